@@ -1,0 +1,1 @@
+"""Host-side utilities (numpy): Cython box overlaps and NMS."""
