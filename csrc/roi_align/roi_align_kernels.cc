@@ -2,7 +2,9 @@
 // weights of a sample are computed once and shared by all channels, which
 // are contiguous in NHWC.
 #include <algorithm>
+#include <vector>
 
+#include "common/cpu_simd.h"
 #include "roi_align/roi_align_geometry.h"
 #include "roi_align/roi_align_op.h"
 
@@ -26,14 +28,15 @@ struct RoiAlignForward<CpuTag, T> {
     // Each unit is one (roi, ph, pw) bin over all channels.
     CpuParallelFor(ctx, rois.dim_size(0) * PH * PW, C * samples * 8,
                    [&](int64_t b0, int64_t b1) {
+      // The sum stays in this L1-sized buffer; the output is written once.
+      std::vector<T> acc(C);
       for (int64_t bin = b0; bin < b1; ++bin) {
         const int64_t pw = bin % PW, ph = (bin / PW) % PH, k = bin / (PW * PH);
         const T* roi = r + 5 * k;
         const RoiAlignBox<T> box =
             RoiAlignBoxOf(roi, scale, PH, PW, a.sampling_ratio, a.aligned);
         const T* fn = f + static_cast<int64_t>(roi[0]) * H * W * C;
-        T* o = out + bin * C;
-        std::fill(o, o + C, T(0));
+        std::fill(acc.begin(), acc.end(), T(0));
         int64_t iy0, iy1, ix0, ix1;
         RoiAlignSampleRange(box.start_h, box.bin_h, box.grid_h, ph, H, &iy0, &iy1);
         RoiAlignSampleRange(box.start_w, box.bin_w, box.grid_w, pw, W, &ix0, &ix1);
@@ -50,12 +53,10 @@ struct RoiAlignForward<CpuTag, T> {
             const T* p2 = fn + (ay.lo * W + ax.hi) * C;
             const T* p3 = fn + (ay.hi * W + ax.lo) * C;
             const T* p4 = fn + (ay.hi * W + ax.hi) * C;
-            for (int64_t c = 0; c < C; ++c) {
-              o[c] += w1 * p1[c] + w2 * p2[c] + w3 * p3[c] + w4 * p4[c];
-            }
+            simd::Bilinear(C, w1, p1, w2, p2, w3, p3, w4, p4, acc.data());
           }
         }
-        for (int64_t c = 0; c < C; ++c) o[c] *= box.inv_count;
+        simd::Scale(C, box.inv_count, acc.data(), out + bin * C);
       }
     });
     return tf::OkStatus();
@@ -113,10 +114,10 @@ struct RoiAlignBackward<CpuTag, T> {
                 T* p2 = gn + (ay.lo * W + ax.hi) * C;
                 T* p3 = gn + (ay.hi * W + ax.lo) * C;
                 T* p4 = gn + (ay.hi * W + ax.hi) * C;
-                for (int64_t c = c0; c < c1; ++c) p1[c] += w1 * go[c];
-                for (int64_t c = c0; c < c1; ++c) p2[c] += w2 * go[c];
-                for (int64_t c = c0; c < c1; ++c) p3[c] += w3 * go[c];
-                for (int64_t c = c0; c < c1; ++c) p4[c] += w4 * go[c];
+                simd::Axpy(c1 - c0, w1, go + c0, p1 + c0);
+                simd::Axpy(c1 - c0, w2, go + c0, p2 + c0);
+                simd::Axpy(c1 - c0, w3, go + c0, p3 + c0);
+                simd::Axpy(c1 - c0, w4, go + c0, p4 + c0);
               }
             }
           }

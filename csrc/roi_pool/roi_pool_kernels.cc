@@ -1,6 +1,7 @@
 // CPU kernels of RoI max pooling (pixel model: roi_pool_geometry.h).
 #include <algorithm>
 
+#include "common/cpu_simd.h"
 #include "roi_pool/roi_pool_geometry.h"
 #include "roi_pool/roi_pool_op.h"
 
@@ -42,13 +43,7 @@ struct RoiPoolForward<CpuTag, T> {
         for (int64_t h = g.hstart; h < g.hend; ++h) {
           for (int64_t w = g.wstart; w < g.wend; ++w) {
             const int32_t cell = static_cast<int32_t>(h * W + w);
-            const T* v = fn + cell * C;
-            for (int64_t c = 0; c < C; ++c) {
-              if (v[c] > o[c]) {
-                o[c] = v[c];
-                am[c] = cell;
-              }
-            }
+            simd::MaxArgmax(C, fn + cell * C, cell, o, am);
           }
         }
       }
