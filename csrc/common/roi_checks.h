@@ -99,6 +99,19 @@ inline tf::Status CheckSameShape(const char* name, const tf::Tensor& t,
   return tf::OkStatus();
 }
 
+// Checks features and rois, then gives the pooled output shape
+// [K, pooled_height, pooled_width, C] of roi_pool and roi_align.
+template <typename T>
+tf::Status CheckPooledInputs(const tf::Tensor& features, const tf::Tensor& rois,
+                             int64_t pooled_height, int64_t pooled_width,
+                             tf::TensorShape* shape) {
+  TF_RETURN_IF_ERROR(CheckFeatures(features));
+  TF_RETURN_IF_ERROR(CheckRois<T>(rois, features.dim_size(0)));
+  *shape = tf::TensorShape({rois.dim_size(0), pooled_height, pooled_width,
+                            features.dim_size(3)});
+  return tf::OkStatus();
+}
+
 }  // namespace detect
 
 #endif  // DETECT_CSRC_COMMON_ROI_CHECKS_H_

@@ -2,7 +2,7 @@
 // ps_roi_pool_geometry.h).
 #include "common/cuda_launch.h"
 #include "ps_roi_pool/ps_roi_pool_cuda.h"
-#include "ps_roi_pool/ps_roi_pool_geometry.h"
+#include "ps_roi_pool/ps_roi_pool_elements.h"
 
 namespace detect {
 namespace cuda {
@@ -15,51 +15,18 @@ __global__ void PsRoiPoolForwardKernel(const T* features, const T* rois,
                                        int64_t D, int64_t G, T scale,
                                        T* output) {
   DETECT_CUDA_LOOP(idx, total) {
-    const int64_t c = idx % D;
-    const int64_t j = (idx / D) % G;
-    const int64_t i = (idx / (D * G)) % G;
-    const int64_t k = idx / (D * G * G);
-    const T* roi = rois + 5 * k;
-    const PsRoiPoolBin b = PsRoiPoolBinAt(roi, scale, i, j, G, H, W);
-    if (b.empty()) {
-      output[idx] = T(0);
-      continue;
-    }
-    const int64_t C = D * G * G;
-    const T* f = features + static_cast<int64_t>(roi[0]) * H * W * C +
-                 PsRoiPoolChannel(c, i, j, G);
-    T sum = T(0);
-    for (int64_t h = b.hstart; h < b.hend; ++h) {
-      for (int64_t w = b.wstart; w < b.wend; ++w) sum += f[(h * W + w) * C];
-    }
-    output[idx] = sum / static_cast<T>(b.area());
+    output[idx] = PsRoiPoolForwardAt(features, rois, idx, H, W, D, G, scale);
   }
 }
 
-// One thread per feature element (n, h, w, ch): ch belongs to exactly one
-// (c, i, j); sums grad[k, i, j, c] / area over the RoIs whose bin (i, j)
-// holds the cell, in RoI order.
+// One thread per feature element (n, h, w, ch): a gather, deterministic.
 template <typename T>
 __global__ void PsRoiPoolBackwardKernel(const T* grad, const T* rois,
                                         int64_t total, int64_t K, int64_t H,
                                         int64_t W, int64_t D, int64_t G,
                                         T scale, T* grad_features) {
   DETECT_CUDA_LOOP(idx, total) {
-    const int64_t C = D * G * G;
-    const int64_t ch = idx % C;
-    const int64_t w = (idx / C) % W;
-    const int64_t h = (idx / (C * W)) % H;
-    const int64_t n = idx / (C * W * H);
-    const int64_t j = ch % G, i = (ch / G) % G, c = ch / (G * G);
-    T sum = T(0);
-    for (int64_t k = 0; k < K; ++k) {
-      const T* roi = rois + 5 * k;
-      if (static_cast<int64_t>(roi[0]) != n) continue;
-      const PsRoiPoolBin b = PsRoiPoolBinAt(roi, scale, i, j, G, H, W);
-      if (h < b.hstart || h >= b.hend || w < b.wstart || w >= b.wend) continue;
-      sum += grad[((k * G + i) * G + j) * D + c] / static_cast<T>(b.area());
-    }
-    grad_features[idx] = sum;
+    grad_features[idx] = PsRoiPoolGradAt(grad, rois, idx, K, H, W, D, G, scale);
   }
 }
 

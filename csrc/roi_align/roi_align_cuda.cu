@@ -1,7 +1,7 @@
 // CUDA kernels of RoIAlign (pixel model: roi_align_geometry.h).
 #include "common/cuda_launch.h"
 #include "roi_align/roi_align_cuda.h"
-#include "roi_align/roi_align_geometry.h"
+#include "roi_align/roi_align_elements.h"
 
 namespace detect {
 namespace cuda {
@@ -15,38 +15,12 @@ __global__ void RoiAlignForwardKernel(const T* features, const T* rois,
                                       T scale, int64_t sampling_ratio,
                                       bool aligned, T* output) {
   DETECT_CUDA_LOOP(idx, total) {
-    const int64_t c = idx % C;
-    const int64_t pw = (idx / C) % PW;
-    const int64_t ph = (idx / (C * PW)) % PH;
-    const int64_t k = idx / (C * PW * PH);
-    const T* roi = rois + 5 * k;
-    const RoiAlignBox<T> box =
-        RoiAlignBoxOf(roi, scale, PH, PW, sampling_ratio, aligned);
-    const T* f = features + static_cast<int64_t>(roi[0]) * H * W * C + c;
-    int64_t iy0, iy1, ix0, ix1;
-    RoiAlignSampleRange(box.start_h, box.bin_h, box.grid_h, ph, H, &iy0, &iy1);
-    RoiAlignSampleRange(box.start_w, box.bin_w, box.grid_w, pw, W, &ix0, &ix1);
-    T sum = T(0);
-    for (int64_t iy = iy0; iy < iy1; ++iy) {
-      const AxisWeights<T> ay = BilinearAxis(
-          RoiAlignSample(box.start_h, box.bin_h, box.grid_h, ph, iy), H);
-      for (int64_t ix = ix0; ix < ix1; ++ix) {
-        const AxisWeights<T> ax = BilinearAxis(
-            RoiAlignSample(box.start_w, box.bin_w, box.grid_w, pw, ix), W);
-        sum += ay.w_lo * ax.w_lo * f[(ay.lo * W + ax.lo) * C] +
-               ay.w_lo * ax.w_hi * f[(ay.lo * W + ax.hi) * C] +
-               ay.w_hi * ax.w_lo * f[(ay.hi * W + ax.lo) * C] +
-               ay.w_hi * ax.w_hi * f[(ay.hi * W + ax.hi) * C];
-      }
-    }
-    output[idx] = sum * box.inv_count;
+    output[idx] = RoiAlignForwardAt(features, rois, idx, H, W, C, PH, PW,
+                                    scale, sampling_ratio, aligned);
   }
 }
 
-// One thread per feature element (n, h, w, c). For each RoI of image n in
-// index order, it visits the samples whose bilinear footprint can touch row
-// h and column w and adds grad * weight / count: the transpose of the
-// forward, summed in a fixed order (deterministic, no atomics).
+// One thread per feature element (n, h, w, c): a gather, deterministic.
 template <typename T>
 __global__ void RoiAlignBackwardKernel(const T* grad, const T* rois,
                                        int64_t total, int64_t K, int64_t H,
@@ -55,65 +29,8 @@ __global__ void RoiAlignBackwardKernel(const T* grad, const T* rois,
                                        int64_t sampling_ratio, bool aligned,
                                        T* grad_features) {
   DETECT_CUDA_LOOP(idx, total) {
-    const int64_t c = idx % C;
-    const int64_t w = (idx / C) % W;
-    const int64_t h = (idx / (C * W)) % H;
-    const int64_t n = idx / (C * W * H);
-    T sum = T(0);
-    for (int64_t k = 0; k < K; ++k) {
-      const T* roi = rois + 5 * k;
-      if (static_cast<int64_t>(roi[0]) != n) continue;
-      const RoiAlignBox<T> box =
-          RoiAlignBoxOf(roi, scale, PH, PW, sampling_ratio, aligned);
-      if (box.grid_h == 0 || box.grid_w == 0) continue;
-      // Samples span [first, last] on each axis; a sample at v touches cells
-      // floor(v) and floor(v) + 1 at most (after clamping into the map).
-      const T y0 = RoiAlignSample(box.start_h, box.bin_h, box.grid_h, 0, 0);
-      const T y1 = RoiAlignSample(box.start_h, box.bin_h, box.grid_h, PH - 1,
-                                  box.grid_h - 1);
-      const T x0 = RoiAlignSample(box.start_w, box.bin_w, box.grid_w, 0, 0);
-      const T x1 = RoiAlignSample(box.start_w, box.bin_w, box.grid_w, PW - 1,
-                                  box.grid_w - 1);
-      if (static_cast<T>(h) < Floor(Min(y0, y1)) - T(1) ||
-          static_cast<T>(h) > Ceil(Max(y0, y1)) + T(1) ||
-          static_cast<T>(w) < Floor(Min(x0, x1)) - T(1) ||
-          static_cast<T>(w) > Ceil(Max(x0, x1)) + T(1)) {
-        continue;
-      }
-      // The weights are separable: cell (h, w) gets, from bin (ph, pw),
-      // (sum over iy of its row weight) * (sum over ix of its column weight).
-      for (int64_t ph = 0; ph < PH; ++ph) {
-        int64_t iy0, iy1;
-        RoiAlignSampleRange(box.start_h, box.bin_h, box.grid_h, ph, H, &iy0,
-                            &iy1);
-        T wy = T(0);
-        for (int64_t iy = iy0; iy < iy1; ++iy) {
-          wy += AxisWeightAt(
-              BilinearAxis(
-                  RoiAlignSample(box.start_h, box.bin_h, box.grid_h, ph, iy),
-                  H),
-              h);
-        }
-        if (wy == T(0)) continue;
-        for (int64_t pw = 0; pw < PW; ++pw) {
-          int64_t ix0, ix1;
-          RoiAlignSampleRange(box.start_w, box.bin_w, box.grid_w, pw, W, &ix0,
-                              &ix1);
-          T wx = T(0);
-          for (int64_t ix = ix0; ix < ix1; ++ix) {
-            wx += AxisWeightAt(
-                BilinearAxis(RoiAlignSample(box.start_w, box.bin_w,
-                                            box.grid_w, pw, ix),
-                             W),
-                w);
-          }
-          if (wx == T(0)) continue;
-          sum += grad[((k * PH + ph) * PW + pw) * C + c] * wy * wx *
-                 box.inv_count;
-        }
-      }
-    }
-    grad_features[idx] = sum;
+    grad_features[idx] = RoiAlignGradAt(grad, rois, idx, K, H, W, C, PH, PW,
+                                        scale, sampling_ratio, aligned);
   }
 }
 

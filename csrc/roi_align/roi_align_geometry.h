@@ -121,6 +121,21 @@ DETECT_HD T AxisWeightAt(const AxisWeights<T>& a, int64_t cell) {
   return (a.lo == cell ? a.w_lo : T(0)) + (a.hi == cell ? a.w_hi : T(0));
 }
 
+// Total weight that the samples of bin p put on cell `cell` of an axis of n
+// cells (the transpose of one axis of the forward, used by gathers).
+template <typename T>
+DETECT_HD T RoiAlignAxisWeight(T start, T bin, int64_t grid, int64_t p,
+                               int64_t n, int64_t cell) {
+  int64_t i0, i1;
+  RoiAlignSampleRange(start, bin, grid, p, n, &i0, &i1);
+  T sum = T(0);
+  for (int64_t i = i0; i < i1; ++i) {
+    sum += AxisWeightAt(BilinearAxis(RoiAlignSample(start, bin, grid, p, i), n),
+                        cell);
+  }
+  return sum;
+}
+
 }  // namespace detect
 
 #endif  // DETECT_CSRC_ROI_ALIGN_ROI_ALIGN_GEOMETRY_H_

@@ -50,10 +50,9 @@ class RoiAlignOp : public tf::OpKernel {
   void Compute(tf::OpKernelContext* ctx) override {
     const tf::Tensor& features = ctx->input(0);
     const tf::Tensor& rois = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckFeatures(features));
-    OP_REQUIRES_OK(ctx, CheckRois<T>(rois, features.dim_size(0)));
-    const tf::TensorShape shape({rois.dim_size(0), attrs_.pooled_height,
-                                 attrs_.pooled_width, features.dim_size(3)});
+    tf::TensorShape shape;
+    OP_REQUIRES_OK(ctx, CheckPooledInputs<T>(features, rois, attrs_.pooled_height,
+                                             attrs_.pooled_width, &shape));
     tf::Tensor* output = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &output));
     if (shape.num_elements() == 0) return;
@@ -75,10 +74,9 @@ class RoiAlignGradOp : public tf::OpKernel {
     const tf::Tensor& features = ctx->input(0);
     const tf::Tensor& rois = ctx->input(1);
     const tf::Tensor& grad = ctx->input(2);
-    OP_REQUIRES_OK(ctx, CheckFeatures(features));
-    OP_REQUIRES_OK(ctx, CheckRois<T>(rois, features.dim_size(0)));
-    const tf::TensorShape shape({rois.dim_size(0), attrs_.pooled_height,
-                                 attrs_.pooled_width, features.dim_size(3)});
+    tf::TensorShape shape;
+    OP_REQUIRES_OK(ctx, CheckPooledInputs<T>(features, rois, attrs_.pooled_height,
+                                             attrs_.pooled_width, &shape));
     OP_REQUIRES_OK(ctx, CheckSameShape("grad", grad, shape));
     tf::Tensor* grad_features = nullptr;
     OP_REQUIRES_OK(ctx,

@@ -49,10 +49,9 @@ class RoiPoolOp : public tf::OpKernel {
   void Compute(tf::OpKernelContext* ctx) override {
     const tf::Tensor& features = ctx->input(0);
     const tf::Tensor& rois = ctx->input(1);
-    OP_REQUIRES_OK(ctx, CheckFeatures(features));
-    OP_REQUIRES_OK(ctx, CheckRois<T>(rois, features.dim_size(0)));
-    const tf::TensorShape shape({rois.dim_size(0), attrs_.pooled_height,
-                                 attrs_.pooled_width, features.dim_size(3)});
+    tf::TensorShape shape;
+    OP_REQUIRES_OK(ctx, CheckPooledInputs<T>(features, rois, attrs_.pooled_height,
+                                             attrs_.pooled_width, &shape));
     tf::Tensor *output = nullptr, *argmax = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, shape, &output));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, shape, &argmax));
@@ -76,10 +75,9 @@ class RoiPoolGradOp : public tf::OpKernel {
     const tf::Tensor& rois = ctx->input(1);
     const tf::Tensor& argmax = ctx->input(2);
     const tf::Tensor& grad = ctx->input(3);
-    OP_REQUIRES_OK(ctx, CheckFeatures(features));
-    OP_REQUIRES_OK(ctx, CheckRois<T>(rois, features.dim_size(0)));
-    const tf::TensorShape shape({rois.dim_size(0), attrs_.pooled_height,
-                                 attrs_.pooled_width, features.dim_size(3)});
+    tf::TensorShape shape;
+    OP_REQUIRES_OK(ctx, CheckPooledInputs<T>(features, rois, attrs_.pooled_height,
+                                             attrs_.pooled_width, &shape));
     OP_REQUIRES_OK(ctx, CheckSameShape("grad", grad, shape));
     OP_REQUIRES_OK(ctx, CheckSameShape("argmax", argmax, shape));
     tf::Tensor* grad_features = nullptr;
