@@ -1,0 +1,6 @@
+"""Readers, converters and the tf.data input pipeline (see README.md, Data)."""
+from detect.datasets.dataset import Dataset
+from detect.datasets.factory import filter_classes, get_dataset
+from detect.datasets.records import BadInputError, SkipLog
+
+__all__ = ["Dataset", "get_dataset", "filter_classes", "BadInputError", "SkipLog"]

@@ -1,0 +1,208 @@
+"""The tf.data input pipeline: decode, resize, flip, normalize, pad, batch.
+
+Sources: TFRecord shards written by tools/convert_*.py, or a Dataset read
+straight from disk (its records go through a generator, so images without
+a conversion step work too). Both give the same elements.
+
+Each batch is a dict:
+  image        float32 [B, H, W, 3], normalized, zero-padded to the largest
+               image in the batch (rounded up to ``size_divisibility``)
+  image_size   int32 [B, 2], (height, width) of each image before padding
+  scale        float32 [B], resized / original size
+  boxes        float32 [B, M, 4], x1 y1 x2 y2 in resized-image pixels,
+               padded with zeros to the most objects in the batch
+  classes      int32 [B, M], padded with -1
+  difficult, crowd  bool [B, M]
+  num_objects  int32 [B]
+  masks        uint8 [B, M, H, W] (with_masks=True)
+  source_id    string [B]
+Randomness (scale choice, flip) is a stateless function of ``seed`` and the
+element's position, so a pipeline with a seed gives the same batches every
+run, whatever the number of parallel calls.
+"""
+import numpy as np
+import tensorflow as tf
+
+# Per-backbone pixel normalization, applied to RGB values in [0, 255].
+PIXEL_NORMALIZATION = {
+    # Caffe / keras.applications "caffe" mode (VGG16, ResNet50): BGR, mean only.
+    "caffe": {"bgr": True, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0)},
+    # torchvision-style ImageNet statistics, RGB.
+    "torch": {"bgr": False, "mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)},
+}
+BACKBONE_NORMALIZATION = {"vgg16": "caffe", "resnet50": "caffe"}
+
+_FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/source_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    "image/object/bbox/xmin": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/ymin": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/xmax": tf.io.VarLenFeature(tf.float32),
+    "image/object/bbox/ymax": tf.io.VarLenFeature(tf.float32),
+    "image/object/class/label": tf.io.VarLenFeature(tf.int64),
+    "image/object/difficult": tf.io.VarLenFeature(tf.int64),
+    "image/object/is_crowd": tf.io.VarLenFeature(tf.int64),
+    "image/object/mask": tf.io.VarLenFeature(tf.string),
+}
+
+
+def parse_example(serialized, with_masks=False):
+    """One tf.train.Example -> the raw element (image still encoded)."""
+    p = tf.io.parse_single_example(serialized, _FEATURES)
+    dense = {k: tf.sparse.to_dense(v) for k, v in p.items() if isinstance(v, tf.SparseTensor)}
+    el = {
+        "encoded": p["image/encoded"], "source_id": p["image/source_id"],
+        "boxes": tf.stack([dense[f"image/object/bbox/{k}"] for k in ("xmin", "ymin", "xmax", "ymax")],
+                          axis=1),
+        "classes": tf.cast(dense["image/object/class/label"], tf.int32),
+        "difficult": tf.cast(dense["image/object/difficult"], tf.bool),
+        "crowd": tf.cast(dense["image/object/is_crowd"], tf.bool),
+    }
+    if with_masks:
+        el["mask_pngs"] = dense["image/object/mask"]
+    return el
+
+
+def _records_generator(dataset, with_masks):
+    from detect.datasets.coco import segmentation_to_mask
+
+    def gen():
+        for r in dataset.records:
+            with open(r["file_name"], "rb") as f:
+                encoded = f.read()
+            el = {"encoded": encoded, "source_id": str(r["image_id"]).encode(),
+                  "boxes": r["boxes"].astype(np.float32), "classes": r["classes"].astype(np.int32),
+                  "difficult": r["difficult"], "crowd": r["crowd"]}
+            if with_masks:
+                segs = r.get("segmentations") or [None] * len(r["boxes"])
+                masks = np.zeros((len(segs), r["height"], r["width"]), np.uint8)
+                for i, (seg, box) in enumerate(zip(segs, r["boxes"])):
+                    if seg:
+                        masks[i] = segmentation_to_mask(seg, r["height"], r["width"])
+                    else:
+                        x1, y1, x2, y2 = np.round(box).astype(int)
+                        masks[i, y1:y2, x1:x2] = 1
+                el["masks"] = masks
+            yield el
+
+    sig = {"encoded": tf.TensorSpec([], tf.string), "source_id": tf.TensorSpec([], tf.string),
+           "boxes": tf.TensorSpec([None, 4], tf.float32), "classes": tf.TensorSpec([None], tf.int32),
+           "difficult": tf.TensorSpec([None], tf.bool), "crowd": tf.TensorSpec([None], tf.bool)}
+    if with_masks:
+        sig["masks"] = tf.TensorSpec([None, None, None], tf.uint8)
+    return tf.data.Dataset.from_generator(gen, output_signature=sig)
+
+
+def target_size(height, width, scale, max_size):
+    """Resized (height, width) and factor: shorter side -> scale, longer <= max_size."""
+    h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    factor = tf.minimum(scale / tf.minimum(h, w), max_size / tf.maximum(h, w))
+    new_h = tf.cast(tf.round(h * factor), tf.int32)
+    new_w = tf.cast(tf.round(w * factor), tf.int32)
+    return tf.maximum(new_h, 1), tf.maximum(new_w, 1), factor
+
+
+def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks):
+    """Decode, resize, (flip), normalize one element."""
+    image = tf.io.decode_image(el["encoded"], channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    scales_t = tf.constant(scales, tf.float32)
+    seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
+    if training and len(scales) > 1:
+        pick = tf.random.stateless_uniform([], seeds, 0, len(scales), dtype=tf.int32)
+    else:
+        pick = 0
+    new_h, new_w, _ = target_size(height, width, scales_t[pick], max_size)
+    image = tf.image.resize(tf.cast(image, tf.float32), [new_h, new_w], method="bilinear")
+    sy = tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32)
+    sx = tf.cast(new_w, tf.float32) / tf.cast(width, tf.float32)
+    boxes = el["boxes"] * tf.stack([sx, sy, sx, sy])
+    masks = None
+    if with_masks:
+        if "mask_pngs" in el:
+            masks = tf.map_fn(lambda png: tf.io.decode_png(png, channels=1)[..., 0], el["mask_pngs"],
+                              fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
+        else:
+            masks = el["masks"]
+        masks = tf.image.resize(masks[..., None], [new_h, new_w], method="nearest")[..., 0]
+        masks = tf.reshape(masks, [-1, new_h, new_w])
+    if training and flip:
+        do_flip = tf.random.stateless_uniform([], seeds + [0, 7919]) < 0.5
+        w_f = tf.cast(new_w, tf.float32)
+        flipped = tf.stack([w_f - boxes[:, 2], boxes[:, 1], w_f - boxes[:, 0], boxes[:, 3]], axis=1)
+        image = tf.cond(do_flip, lambda: image[:, ::-1], lambda: image)
+        boxes = tf.cond(do_flip, lambda: flipped, lambda: boxes)
+        if masks is not None:
+            masks = tf.cond(do_flip, lambda: masks[:, :, ::-1], lambda: masks)
+    norm = PIXEL_NORMALIZATION[normalization]
+    if norm["bgr"]:
+        image = image[..., ::-1]
+    image = (image - tf.constant(norm["mean"])) / tf.constant(norm["std"])
+    out = {"image": image, "image_size": tf.stack([new_h, new_w]),
+           "scale": tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32),
+           "boxes": boxes, "classes": el["classes"], "difficult": el["difficult"],
+           "crowd": el["crowd"], "num_objects": tf.shape(el["classes"])[0],
+           "source_id": el["source_id"]}
+    if masks is not None:
+        out["masks"] = masks
+    return out
+
+
+def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=1000, flip=True,
+                   normalization="caffe", seed=0, with_masks=False, drop_empty=False,
+                   shuffle_buffer=256, size_divisibility=1, epochs=1,
+                   num_parallel_calls=tf.data.AUTOTUNE):
+    """A tf.data.Dataset of padded batches (see the module docstring).
+
+    Args:
+      source: a list of TFRecord paths (or a glob string), or a Dataset.
+      training: shuffle, pick a random scale, random horizontal flip.
+      scales: shorter-side sizes; training picks one per image.
+      max_size: cap on the longer side.
+      normalization: a key of PIXEL_NORMALIZATION (BACKBONE_NORMALIZATION
+        maps backbone names to one).
+      drop_empty: skip images without any non-crowd object (for training).
+      epochs: passes over the data; None repeats forever.
+    """
+    if isinstance(source, (list, tuple, str)):
+        files = sorted(tf.io.gfile.glob(source)) if isinstance(source, str) else list(source)
+        if not files:
+            raise FileNotFoundError(f"no TFRecord files match {source!r}")
+        ds = tf.data.TFRecordDataset(files)
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        ds = ds.map(lambda s: parse_example(s, with_masks), num_parallel_calls=num_parallel_calls,
+                    deterministic=True)
+    else:
+        ds = _records_generator(source, with_masks)
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if drop_empty:
+        ds = ds.filter(lambda el: tf.reduce_any(tf.logical_not(el["crowd"])))
+    ds = ds.repeat(epochs).enumerate()
+    ds = ds.map(lambda i, el: preprocess(el, i, training=training, scales=tuple(scales),
+                                         max_size=max_size, flip=flip,
+                                         normalization=normalization, seed=seed,
+                                         with_masks=with_masks),
+                num_parallel_calls=num_parallel_calls, deterministic=True)
+    pad = {"image": 0.0, "image_size": 0, "scale": 0.0, "boxes": 0.0, "classes": -1,
+           "difficult": False, "crowd": False, "num_objects": 0, "source_id": ""}
+    shapes = {"image": [None, None, 3], "image_size": [2], "scale": [], "boxes": [None, 4],
+              "classes": [None], "difficult": [None], "crowd": [None], "num_objects": [],
+              "source_id": []}
+    if with_masks:
+        pad["masks"], shapes["masks"] = tf.constant(0, tf.uint8), [None, None, None]
+    pad = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in pad.items()}
+    ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=pad)
+    if size_divisibility > 1:
+        def _round_up(batch):
+            shape = tf.shape(batch["image"])
+            d = size_divisibility
+            th, tw = (shape[1] + d - 1) // d * d, (shape[2] + d - 1) // d * d
+            batch["image"] = tf.pad(batch["image"], [[0, 0], [0, th - shape[1]], [0, tw - shape[2]], [0, 0]])
+            return batch
+        ds = ds.map(_round_up)
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
