@@ -1,0 +1,96 @@
+"""COCO reader: category mapping, crowds, masks, pedestrian fields, bad input."""
+import json
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+
+from detect.datasets import BadInputError, filter_classes
+from detect.datasets.coco import load_coco, segmentation_to_mask
+
+CATS = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 7, "name": "dog"}]
+
+
+def _rle(mask, compressed=True):
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    if compressed:
+        rle["counts"] = rle["counts"].decode()
+        return rle
+    # uncompressed: run lengths, column-major
+    flat = mask.T.flatten()
+    counts, current, run = [], 0, 0
+    for v in flat:
+        if v != current:
+            counts.append(run)
+            current, run = v, 0
+        run += 1
+    counts.append(run)
+    return {"size": list(mask.shape), "counts": counts}
+
+
+@pytest.fixture
+def coco(tmp_path):
+    from tests.datasets.trees import make_coco
+
+    m = np.zeros((20, 30), np.uint8)
+    m[2:6, 3:9] = 1
+    anns = [
+        {"id": 1, "image_id": 10, "category_id": 7, "bbox": [3, 2, 6, 4], "iscrowd": 0,
+         "segmentation": [[3, 2, 9, 2, 9, 6, 3, 6]]},
+        {"id": 2, "image_id": 10, "category_id": 1, "bbox": [10, 5, 5, 10], "iscrowd": 1,
+         "segmentation": _rle(m, compressed=False)},
+        {"id": 3, "image_id": 11, "category_id": 3, "bbox": [0, 0, 4, 4], "iscrowd": 0,
+         "segmentation": _rle(m)},
+        {"id": 4, "image_id": 11, "category_id": 1, "bbox": [1, 1, 5, 50], "iscrowd": 0,
+         "height": 50, "vis_ratio": 0.4, "ignore": 0},
+        {"id": 5, "image_id": 11, "category_id": 1, "bbox": [1, 1, 0, 5], "iscrowd": 0},
+    ]
+    return make_coco(str(tmp_path), [(10, "a.jpg", 20, 30), (11, "b.jpg", 20, 30)], anns, CATS)
+
+
+def test_reads_categories_crowds_and_fields(coco):
+    path, img_dir = coco
+    ds = load_coco(path, img_dir, "tiny")
+    assert ds.class_names == ("__background__", "person", "car", "dog")
+    assert ds.category_ids == {1: 1, 2: 3, 3: 7}
+    a, b = ds.records
+    np.testing.assert_array_equal(a["boxes"], [[3, 2, 9, 6], [10, 5, 15, 15]])
+    assert a["classes"].tolist() == [3, 1] and a["crowd"].tolist() == [False, True]
+    # zero-width box skipped; the tall box clipped to the 20-pixel image
+    assert b["classes"].tolist() == [2, 1] and ds.skips.skipped["zero-area box"] == 1
+    np.testing.assert_array_equal(b["boxes"][1], [1, 1, 6, 20])
+    assert b["heights"][1] == 50 and b["vis_ratios"][1] == pytest.approx(0.4)
+
+
+def test_masks_from_polygons_and_rles(coco):
+    path, img_dir = coco
+    ds = load_coco(path, img_dir, "tiny")
+    seg_poly, seg_rle_uncompressed = ds.records[0]["segmentations"]
+    poly = segmentation_to_mask(seg_poly, 20, 30)
+    assert poly.shape == (20, 30) and poly[3:5, 4:8].all() and poly.sum() >= 24
+    expected = np.zeros((20, 30), np.uint8)
+    expected[2:6, 3:9] = 1
+    np.testing.assert_array_equal(segmentation_to_mask(seg_rle_uncompressed, 20, 30), expected)
+    np.testing.assert_array_equal(segmentation_to_mask(ds.records[1]["segmentations"][0], 20, 30),
+                                  expected)
+
+
+def test_person_filter_remaps(coco):
+    path, img_dir = coco
+    person = filter_classes(load_coco(path, img_dir, "tiny"), ["person"])
+    assert person.class_names == ("__background__", "person")
+    assert person.category_ids == {1: 1}
+    assert [r["classes"].tolist() for r in person.records] == [[1], [1]]
+    assert load_coco(path, img_dir, "p", class_filter=["person"]).class_names[1:] == ("person",)
+
+
+def test_malformed_json_names_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(BadInputError, match="bad.json is not valid JSON"):
+        load_coco(str(bad), str(tmp_path), "x")
+    bad.write_text(json.dumps({"images": []}))
+    with pytest.raises(BadInputError, match="not a COCO annotation file"):
+        load_coco(str(bad), str(tmp_path), "x")
+    with pytest.raises(FileNotFoundError, match="missing.json does not exist"):
+        load_coco(str(tmp_path / "missing.json"), str(tmp_path), "x")

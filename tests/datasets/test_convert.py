@@ -1,0 +1,84 @@
+"""TFRecord converters: round trip, bad images, the command-line tools."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.datasets import BadInputError, get_dataset
+from detect.datasets.coco import segmentation_to_mask
+from detect.datasets.convert import convert
+from detect.datasets.pipeline import parse_example
+from detect.datasets.toy import write_toy_dataset
+from tests.datasets.trees import make_voc, write_jpeg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_toy_dataset(str(root / "toy"), num_train=8, num_test=2, seed=0, workers=2)
+    return str(root)
+
+
+def _read_all(paths, with_masks):
+    return [parse_example(s, with_masks) for s in tf.data.TFRecordDataset(paths)]
+
+
+def test_round_trip_with_masks(toy, tmp_path):
+    ds = get_dataset("toy_coco_train", toy)
+    paths, written, skips = convert(ds, str(tmp_path / "toy"), num_shards=3, workers=2,
+                                    with_masks=True)
+    assert written == 8 and len(paths) == 3 and all(os.path.exists(p) for p in paths)
+    assert not any(p.endswith(".tmp") for p in os.listdir(tmp_path))
+    examples = {el["source_id"].numpy().decode(): el for el in _read_all(paths, True)}
+    for r in ds.records:
+        el = examples[str(r["image_id"])]
+        np.testing.assert_allclose(el["boxes"].numpy(), r["boxes"])
+        np.testing.assert_array_equal(el["classes"].numpy(), r["classes"])
+        image = tf.io.decode_image(el["encoded"]).numpy()
+        assert image.shape == (r["height"], r["width"], 3)
+        for png, seg in zip(el["mask_pngs"].numpy(), r["segmentations"]):
+            mask = tf.io.decode_png(png)[..., 0].numpy()
+            np.testing.assert_array_equal(mask, segmentation_to_mask(seg, r["height"], r["width"]))
+
+
+def test_bad_images_are_fixed_or_skipped(tmp_path):
+    root = str(tmp_path)
+    base = make_voc(root, "2007", {k: (20, 30, [("dog", 1, 1, 10, 10, 0)])
+                                   for k in ("good", "gray", "cmyk", "truncated", "garbage")})
+    jpg = os.path.join(base, "JPEGImages")
+    write_jpeg(os.path.join(jpg, "gray.jpg"), 20, 30, mode="L")
+    write_jpeg(os.path.join(jpg, "cmyk.jpg"), 20, 30, mode="CMYK")
+    with open(os.path.join(jpg, "truncated.jpg"), "rb") as f:
+        data = f.read()
+    with open(os.path.join(jpg, "truncated.jpg"), "wb") as f:
+        f.write(data[: len(data) // 2])
+    with open(os.path.join(jpg, "garbage.jpg"), "wb") as f:
+        f.write(b"this is not an image")
+    ds = get_dataset("voc_2007_trainval", root)
+    paths, written, skips = convert(ds, os.path.join(root, "out", "voc"), num_shards=1, workers=1)
+    assert written == 3
+    assert skips.skipped["unreadable image"] == 2
+    assert sum(skips.fixed.values()) == 2
+    images = [tf.io.decode_image(el["encoded"]).numpy() for el in _read_all(paths, False)]
+    assert all(im.shape == (20, 30, 3) for im in images)
+    with pytest.raises(BadInputError):
+        convert(ds, os.path.join(root, "out", "strict"), num_shards=1, workers=1, strict=True)
+
+
+@pytest.mark.parametrize("tool,name", [("convert_voc.py", "toy_test"),
+                                       ("convert_coco.py", "toy_coco_test")])
+def test_command_line_tools(toy, tmp_path, tool, name):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), "--dataset", name,
+                          "--data-dir", toy, "--out", str(tmp_path / name), "--shards", "2"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert f"{name}: wrote 2 examples to 2 shards" in out.stdout and "no bad input" in out.stdout
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), "--dataset",
+                          "voc_1999_test", "--data-dir", toy, "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "test.txt does not exist" in bad.stderr

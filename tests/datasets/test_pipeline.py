@@ -1,0 +1,113 @@
+"""tf.data pipeline: shapes, resizing, flips, padding, determinism, sources."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.datasets import get_dataset
+from detect.datasets.convert import convert
+from detect.datasets.pipeline import PIXEL_NORMALIZATION, build_pipeline
+from detect.datasets.toy import write_toy_dataset
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_toy_dataset(str(root / "toy"), num_train=10, num_test=3, seed=5, workers=2)
+    ds = get_dataset("toy_coco_train", str(root))
+    paths, _, _ = convert(ds, str(root / "tfr" / "train"), num_shards=2, workers=2, with_masks=True)
+    return ds, paths
+
+
+def _batches(ds):
+    return [{k: v.numpy() for k, v in b.items()} for b in ds]
+
+
+def test_batch_shapes_padding_and_resize(toy):
+    ds, _ = toy
+    batches = _batches(build_pipeline(ds, training=False, batch_size=4, scales=(96,), max_size=120,
+                                      with_masks=True, size_divisibility=16))
+    assert [len(b["source_id"]) for b in batches] == [4, 4, 2]
+    by_id = {str(r["image_id"]): r for r in ds.records}
+    for b in batches:
+        assert b["image"].shape[1] % 16 == 0 and b["image"].shape[2] % 16 == 0
+        for i, sid in enumerate(b["source_id"]):
+            r = by_id[sid.decode()]
+            h, w = b["image_size"][i]
+            # shorter side 96 unless the longer side would pass 120
+            factor = min(96 / min(r["height"], r["width"]), 120 / max(r["height"], r["width"]))
+            assert (h, w) == (round(r["height"] * factor), round(r["width"] * factor))
+            assert np.all(b["image"][i, h:] == 0) and np.all(b["image"][i, :, w:] == 0)
+            n = b["num_objects"][i]
+            assert n == len(r["boxes"]) and np.all(b["classes"][i, n:] == -1)
+            sx, sy = w / r["width"], h / r["height"]
+            np.testing.assert_allclose(b["boxes"][i, :n], r["boxes"] * np.array([sx, sy, sx, sy]),
+                                       rtol=1e-5)
+            assert b["masks"].shape[1] == b["boxes"].shape[1]
+            assert b["masks"][i, :n, :h, :w].any(axis=(1, 2)).all()
+
+
+def test_flips_move_boxes_and_masks_together(toy):
+    ds, paths = toy
+    for source in (ds, paths):
+        plain = {b["source_id"][0]: b for b in _batches(
+            build_pipeline(source, training=False, scales=(64,), with_masks=True))}
+        kinds = set()
+        for b in _batches(build_pipeline(source, training=True, scales=(64,), max_size=200,
+                                         seed=11, with_masks=True, epochs=2)):
+            n, w = b["num_objects"][0], b["image_size"][0][1]
+            ref = plain[b["source_id"][0]]["boxes"][0, :n]
+            mirrored = np.stack([w - ref[:, 2], ref[:, 1], w - ref[:, 0], ref[:, 3]], axis=1)
+            if np.allclose(b["boxes"][0, :n], ref):
+                kinds.add("plain")
+            else:
+                np.testing.assert_allclose(b["boxes"][0, :n], mirrored, rtol=1e-5)
+                kinds.add("flipped")
+            for box, mask in zip(b["boxes"][0, :n], b["masks"][0, :n]):
+                ys, xs = np.nonzero(mask)
+                # nearest-neighbour masks match the scaled box to within a pixel
+                assert abs(xs.min() - box[0]) <= 1.5 and abs(xs.max() + 1 - box[2]) <= 1.5
+                assert abs(ys.min() - box[1]) <= 1.5 and abs(ys.max() + 1 - box[3]) <= 1.5
+        assert kinds == {"plain", "flipped"}
+
+
+def test_deterministic_under_a_seed(toy):
+    ds, paths = toy
+    for source in (ds, paths):
+        make = lambda seed: _batches(build_pipeline(source, training=True, batch_size=2,
+                                                    scales=(64, 96), seed=seed, epochs=2))
+        a, b, c = make(3), make(3), make(4)
+        assert all(np.array_equal(x["image"], y["image"]) for x, y in zip(a, b))
+        assert any(not np.array_equal(x["image"], y["image"]) or x["image"].shape != y["image"].shape
+                   for x, y in zip(a, c))
+
+
+def test_tfrecords_and_reader_give_the_same_test_batches(toy):
+    ds, paths = toy
+    a = {x["source_id"][0]: x for x in _batches(build_pipeline(ds, training=False, scales=(80,)))}
+    b = {x["source_id"][0]: x for x in _batches(build_pipeline(paths, training=False, scales=(80,)))}
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k]["image"], b[k]["image"])
+        np.testing.assert_allclose(a[k]["boxes"], b[k]["boxes"])
+
+
+def test_empty_images_and_normalization(tmp_path):
+    from tests.datasets.trees import make_voc
+
+    make_voc(str(tmp_path), "2007", {"a": (20, 30, []), "b": (20, 30, [("dog", 1, 1, 5, 5, 0)])})
+    ds = get_dataset("voc_2007_trainval", str(tmp_path))
+    batches = _batches(build_pipeline(ds, training=False, batch_size=2, scales=(20,), max_size=30,
+                                      normalization="torch"))
+    assert batches[0]["num_objects"].tolist() == [0, 1]
+    assert batches[0]["boxes"].shape == (2, 1, 4)
+    # the lower-right quarter of the test image is RGB 128: (128 - mean) / std
+    norm = PIXEL_NORMALIZATION["torch"]
+    expected = (128 - np.array(norm["mean"])) / np.array(norm["std"])
+    np.testing.assert_allclose(batches[0]["image"][0, 15, 25], expected, atol=0.1)
+    kept = _batches(build_pipeline(ds, training=True, drop_empty=True, scales=(20,), seed=1))
+    assert [b["num_objects"][0] for b in kept] == [1]
+
+
+def test_missing_tfrecords_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
+        build_pipeline(str(tmp_path / "nothing-*.tfrecord"), training=True)
