@@ -130,7 +130,7 @@ def shard_paths(prefix, num_shards):
 
 def convert(dataset, prefix, num_shards=8, workers=None, with_masks=False, strict=False,
             progress=None):
-    """Writes dataset's records to ``prefix-XXXXX-of-NNNNN.tfrecord``.
+    """Writes dataset's records to ``<prefix>-00000-of-00008.tfrecord`` (shard i of n).
 
     Returns:
       (shard paths, number of examples written, SkipLog of what was fixed or
