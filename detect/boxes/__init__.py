@@ -1,0 +1,1 @@
+"""Box arithmetic and anchors, in-graph TensorFlow."""

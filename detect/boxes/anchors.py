@@ -1,0 +1,58 @@
+"""Anchors (Faster R-CNN): a reference set per feature-map cell, shifted over
+the map.
+
+``reference_anchors`` reproduces py-faster-rcnn's generate_anchors table
+(ratio-major, base 16, whose centre is pixel 7.5 in its inclusive
+coordinates) and returns it in continuous coordinates ([x1, y1, x2 + 1,
+y2 + 1] of that table); for the defaults (base 16, ratios 0.5, 1, 2, scales
+8, 16, 32) the first anchor is [-84, -40, 100, 56] (py-faster-rcnn:
+[-84, -40, 99, 55]).
+"""
+import numpy as np
+import tensorflow as tf
+
+
+def _whctrs(anchor):
+    w = anchor[2] - anchor[0] + 1
+    h = anchor[3] - anchor[1] + 1
+    return w, h, anchor[0] + 0.5 * (w - 1), anchor[1] + 0.5 * (h - 1)
+
+
+def _mkanchors(ws, hs, x_ctr, y_ctr):
+    ws, hs = ws[:, None], hs[:, None]
+    return np.hstack((x_ctr - 0.5 * (ws - 1), y_ctr - 0.5 * (hs - 1),
+                      x_ctr + 0.5 * (ws - 1), y_ctr + 0.5 * (hs - 1)))
+
+
+def reference_anchors(base_size=16, ratios=(0.5, 1.0, 2.0), scales=(8, 16, 32)):
+    """[len(ratios) * len(scales), 4] float32 anchors at the cell (0, 0)."""
+    base = np.array([1, 1, base_size, base_size], np.float64) - 1
+    w, h, x_ctr, y_ctr = _whctrs(base)
+    size = w * h
+    ws = np.round(np.sqrt(size / np.asarray(ratios, np.float64)))
+    hs = np.round(ws * np.asarray(ratios, np.float64))
+    ratio_anchors = _mkanchors(ws, hs, x_ctr, y_ctr)
+    out = []
+    for a in ratio_anchors:
+        w, h, x_ctr, y_ctr = _whctrs(a)
+        out.append(_mkanchors(w * np.asarray(scales, np.float64), h * np.asarray(scales, np.float64),
+                              x_ctr, y_ctr))
+    table = np.vstack(out)
+    return (table + np.array([0, 0, 1, 1])).astype(np.float32)
+
+
+def grid_anchors(reference, feature_height, feature_width, stride):
+    """All anchors of a feature map: [H * W * A, 4], cell-major (h, w, a).
+
+    Args:
+      reference: [A, 4] from ``reference_anchors``.
+      feature_height, feature_width: int or scalar tensors.
+      stride: input pixels per feature cell.
+    """
+    ref = tf.constant(reference, tf.float32)
+    sx = tf.range(feature_width, dtype=tf.float32) * stride
+    sy = tf.range(feature_height, dtype=tf.float32) * stride
+    sx, sy = tf.meshgrid(sx, sy)
+    shifts = tf.stack([sx, sy, sx, sy], axis=-1)  # [H, W, 4]
+    anchors = shifts[:, :, None, :] + ref[None, None, :, :]
+    return tf.reshape(anchors, [-1, 4])

@@ -1,0 +1,61 @@
+"""Box arithmetic and anchors."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.boxes import box_ops
+from detect.boxes.anchors import grid_anchors, reference_anchors
+from detect.utils.cython_bbox import bbox_overlaps
+
+# what py-faster-rcnn's generate_anchors() returns for base 16, ratios
+# (0.5, 1, 2), scales (8, 16, 32) (its header comment shows an older table)
+PY_FASTER_RCNN_TABLE = np.array([
+    [-84, -40, 99, 55], [-176, -88, 191, 103], [-360, -184, 375, 199],
+    [-56, -56, 71, 71], [-120, -120, 135, 135], [-248, -248, 263, 263],
+    [-36, -80, 51, 95], [-80, -168, 95, 183], [-168, -344, 183, 359]], np.float32)
+
+
+def test_reference_anchor_table():
+    np.testing.assert_array_equal(reference_anchors(), PY_FASTER_RCNN_TABLE + [0, 0, 1, 1])
+    a = reference_anchors(16, (1.0,), (1,))
+    np.testing.assert_array_equal(a, [[0, 0, 16, 16]])  # one cell, centred on pixel 8
+
+
+def test_grid_anchors_order_and_shift():
+    ref = reference_anchors()
+    anchors = grid_anchors(ref, 2, 3, 16).numpy()
+    assert anchors.shape == (2 * 3 * 9, 4)
+    # cell (h=1, w=2), anchor 4 sits at index (1 * 3 + 2) * 9 + 4, shifted by (32, 16)
+    np.testing.assert_array_equal(anchors[(1 * 3 + 2) * 9 + 4], ref[4] + [32, 16, 32, 16])
+
+
+def test_encode_decode_round_trip():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 100, (50, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(1, 50, (50, 2))]).astype(np.float32)
+    xy = rng.uniform(0, 100, (50, 2))
+    targets = np.hstack([xy, xy + rng.uniform(1, 50, (50, 2))]).astype(np.float32)
+    stds = (0.1, 0.1, 0.2, 0.2)
+    deltas = box_ops.encode(boxes, targets, stds)
+    np.testing.assert_allclose(box_ops.decode(boxes, deltas, stds), targets, rtol=1e-4, atol=1e-3)
+    # a box onto itself: zero deltas
+    np.testing.assert_allclose(box_ops.encode(boxes, boxes), 0, atol=1e-6)
+    # huge predicted sizes are clipped, never inf
+    big = box_ops.decode(boxes[:1], tf.constant([[0, 0, 100.0, 100.0]]))
+    assert np.all(np.isfinite(big.numpy()))
+
+
+def test_iou_matches_cython_and_clip():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 100, (30, 2))
+    a = np.hstack([xy, xy + rng.uniform(0, 50, (30, 2))]).astype(np.float32)
+    b = a[::-1] + 3
+    np.testing.assert_allclose(box_ops.pairwise_iou(a, b), bbox_overlaps(a, b), rtol=1e-5, atol=1e-6)
+    c = box_ops.clip(tf.constant([[-5.0, 3, 120, 90]]), 80, 100).numpy()
+    np.testing.assert_array_equal(c, [[0, 3, 100, 80]])
+    assert box_ops.keep_min_size(tf.constant([[0.0, 0, 15, 20], [0, 0, 16, 16]]), 16).numpy().tolist() == [False, True]
+
+
+def test_tf_image_boundary():
+    b = box_ops.to_tf_image_boxes(tf.constant([[10.0, 20, 30, 60]]), 100, 50).numpy()
+    np.testing.assert_allclose(b, [[0.2, 0.2, 0.6, 0.6]])
