@@ -1,0 +1,1 @@
+"""Backbones, RPN, heads and detectors (in-graph TensorFlow)."""

@@ -1,0 +1,1 @@
+"""Training targets for the RPN and the RoI heads, in-graph TensorFlow."""
