@@ -21,7 +21,7 @@ _C.MODEL.ARCH = "faster_rcnn"  # detector: faster_rcnn | rfcn
 _C.MODEL.BACKBONE = "vgg16"  # feature extractor: vgg16 | resnet50
 _C.MODEL.NUM_CLASSES = 21  # object classes + 1 for the background (VOC: 21)
 _C.MODEL.POOLER = "roi_pool"  # Fast R-CNN RoI op: roi_pool | roi_align
-_C.MODEL.POOLED_SIZE = 7  # RoI op output, bins per side
+_C.MODEL.POOLED_SIZE = 0  # RoI op output, bins per side (0: the backbone's, vgg16 7, resnet50 14)
 _C.MODEL.SAMPLING_RATIO = 2  # roi_align samples per bin side (<= 0: adaptive)
 _C.MODEL.FEATURE_STRIDE = 16  # backbone output stride in pixels
 _C.MODEL.RFCN_GROUP_SIZE = 7  # R-FCN position-sensitive grid, k x k
