@@ -151,7 +151,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
 
 def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=1000, flip=True,
                    normalization="caffe", seed=0, with_masks=False, drop_empty=False,
-                   shuffle_buffer=256, size_divisibility=1, epochs=1,
+                   shuffle_buffer=256, size_divisibility=1, epochs=1, drop_remainder=False,
                    num_parallel_calls=tf.data.AUTOTUNE):
     """A tf.data.Dataset of padded batches (see the module docstring).
 
@@ -164,6 +164,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
         maps backbone names to one).
       drop_empty: skip images without any non-crowd object (for training).
       epochs: passes over the data; None repeats forever.
+      drop_remainder: drop a last partial batch (static batch size).
     """
     if isinstance(source, (list, tuple, str)):
         files = sorted(tf.io.gfile.glob(source)) if isinstance(source, str) else list(source)
@@ -194,7 +195,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
     if with_masks:
         pad["masks"], shapes["masks"] = tf.constant(0, tf.uint8), [None, None, None]
     pad = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in pad.items()}
-    ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=pad)
+    ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=pad,
+                         drop_remainder=drop_remainder)
     if size_divisibility > 1:
         def _round_up(batch):
             shape = tf.shape(batch["image"])

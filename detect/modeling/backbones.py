@@ -7,8 +7,9 @@ ImageNet weights:
   resnet50  trunk conv1..res4 (stride 16); head res5 + global average pool
             (2048) on 14x14 pooled features (C4 layout); BatchNorm frozen
             (inference statistics, not trained) everywhere.
-  tiny      a 4-stage, 32-128 channel VGG-style trunk (stride 16) and a 256-d
-            fc head: trains from scratch on a CPU (tests, the toy quick start).
+  tiny      a 4-stage, 32-128 channel VGG-style trunk with BatchNorm (stride
+            16) and a 256-d fc head: trains from scratch on a CPU (tests, the
+            toy quick start).
 Weights (``weights``): "" random; "imagenet" through Keras (needs internet);
 or a path to a Keras .h5 / .keras / .weights.h5 file of the full
 keras.applications model. A missing or mismatched file is a clear error.
@@ -94,14 +95,19 @@ def resnet50(weights="", freeze_at=2):
 def tiny(weights="", freeze_at=0, fc_dim=256):
     inputs = keras.Input((None, None, 3))
     x = inputs
+    def conv_bn_relu(x, channels, name, strides=1):
+        # BatchNorm lets this small trunk train from scratch in minutes.
+        x = keras.layers.Conv2D(channels, 3, strides=strides, padding="same", use_bias=False,
+                                name=name)(x)
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+        return keras.layers.ReLU(name=f"{name}_relu")(x)
+
     for stage, channels in enumerate((32, 64, 96, 128), start=1):
-        x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu",
-                                name=f"block{stage}_conv1")(x)
-        x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu",
-                                name=f"block{stage}_conv2")(x)
+        x = conv_bn_relu(x, channels, f"block{stage}_conv1")
+        x = conv_bn_relu(x, channels, f"block{stage}_conv2")
         if stage < 4:
             x = keras.layers.MaxPooling2D(2, name=f"block{stage}_pool")(x)
-    x = keras.layers.Conv2D(128, 3, strides=2, padding="same", activation="relu", name="block5_conv")(x)
+    x = conv_bn_relu(x, 128, "block5_conv", strides=2)
     trunk = keras.Model(inputs, x, name="tiny_trunk")
     _load_weights(trunk, weights, "tiny")
     head = keras.Sequential([keras.layers.Flatten(),

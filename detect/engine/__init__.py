@@ -1,0 +1,1 @@
+"""Training loop, solver and inference."""

@@ -1,0 +1,40 @@
+"""SGD with momentum, linear warm-up, step decay, and L2 weight decay."""
+import keras
+import tensorflow as tf
+
+
+class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """base_lr * gamma^(number of steps passed), ramped linearly from
+    warmup_factor * that over the first warmup_iters iterations."""
+
+    def __init__(self, base_lr, steps, gamma=0.1, warmup_iters=0, warmup_factor=0.001):
+        self.base_lr, self.steps, self.gamma = float(base_lr), list(steps), float(gamma)
+        self.warmup_iters, self.warmup_factor = int(warmup_iters), float(warmup_factor)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        decays = tf.add_n([tf.cast(step >= s, tf.float32) for s in self.steps]) if self.steps else 0.0
+        lr = self.base_lr * tf.pow(self.gamma, decays)
+        if self.warmup_iters > 0:
+            alpha = tf.minimum(step / self.warmup_iters, 1.0)
+            lr = lr * (self.warmup_factor * (1 - alpha) + alpha)
+        return lr
+
+    def get_config(self):
+        return {"base_lr": self.base_lr, "steps": self.steps, "gamma": self.gamma,
+                "warmup_iters": self.warmup_iters, "warmup_factor": self.warmup_factor}
+
+
+def build_optimizer(cfg):
+    t = cfg.TRAIN
+    schedule = WarmupStepSchedule(t.LEARNING_RATE, t.STEPS, t.GAMMA, t.WARMUP_ITERS, t.WARMUP_FACTOR)
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=t.MOMENTUM), schedule
+
+
+def weight_decay_loss(variables, weight_decay):
+    """0.5 * wd * sum of squared kernels (biases and norms excluded): the
+    Caffe / py-faster-rcnn weight decay as a loss term."""
+    kernels = [v for v in variables if "kernel" in v.path]
+    if not kernels or weight_decay <= 0:
+        return tf.constant(0.0)
+    return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
