@@ -1,6 +1,5 @@
 """Box arithmetic and anchors."""
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from detect.boxes import box_ops

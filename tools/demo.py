@@ -24,7 +24,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from detect.datasets.pipeline import PIXEL_NORMALIZATION, target_size  # noqa: E402
+from detect.datasets.pipeline import normalize, target_size  # noqa: E402
 from test_net import load_model  # noqa: E402
 
 SAMPLE = os.path.join(ROOT, "data", "demo", "toy_sample.jpg")
@@ -47,10 +47,7 @@ def prepare(rgb, cfg):
     h, w = rgb.shape[:2]
     new_h, new_w, _ = target_size(h, w, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE))
     image = tf.image.resize(tf.constant(rgb, tf.float32), [new_h, new_w])
-    norm = PIXEL_NORMALIZATION[cfg.MODEL.PIXEL_NORMALIZATION]
-    if norm["bgr"]:
-        image = image[..., ::-1]
-    image = (image - tf.constant(norm["mean"])) / tf.constant(norm["std"])
+    image = normalize(image, cfg.MODEL.PIXEL_NORMALIZATION)
     return image[None], tf.constant([[int(new_h), int(new_w)]]), (int(new_h) / h, int(new_w) / w)
 
 

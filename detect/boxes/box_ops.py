@@ -56,15 +56,26 @@ def area(boxes):
     return tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
 
 
-def pairwise_iou(a, b):
-    """[N, M] IoU of boxes a [N, 4] with boxes b [M, 4]; 0 where both are empty."""
+def pairwise_intersection(a, b):
+    """[N, M] intersection areas of boxes a [N, 4] and b [M, 4]."""
     x1 = tf.maximum(a[:, None, 0], b[None, :, 0])
     y1 = tf.maximum(a[:, None, 1], b[None, :, 1])
     x2 = tf.minimum(a[:, None, 2], b[None, :, 2])
     y2 = tf.minimum(a[:, None, 3], b[None, :, 3])
-    inter = tf.maximum(x2 - x1, 0.0) * tf.maximum(y2 - y1, 0.0)
+    return tf.maximum(x2 - x1, 0.0) * tf.maximum(y2 - y1, 0.0)
+
+
+def pairwise_iou(a, b):
+    """[N, M] IoU of boxes a [N, 4] with boxes b [M, 4]; 0 where both are empty."""
+    inter = pairwise_intersection(a, b)
     union = area(a)[:, None] + area(b)[None, :] - inter
     return tf.math.divide_no_nan(inter, union)
+
+
+def pairwise_ioa(a, regions):
+    """[N, M]: the fraction of each box a [N, 4] inside each region [M, 4]
+    (intersection over a's area; how ignore regions are matched)."""
+    return tf.math.divide_no_nan(pairwise_intersection(a, regions), area(a)[:, None])
 
 
 def keep_min_size(boxes, min_size):

@@ -32,6 +32,21 @@ PIXEL_NORMALIZATION = {
 }
 BACKBONE_NORMALIZATION = {"vgg16": "caffe", "resnet50": "caffe"}
 
+
+def normalize(image, normalization):
+    """float RGB [..., 3] in [0, 255] -> the backbone's input."""
+    norm = PIXEL_NORMALIZATION[normalization]
+    if norm["bgr"]:
+        image = image[..., ::-1]
+    return (image - tf.constant(norm["mean"])) / tf.constant(norm["std"])
+
+
+def denormalize(image, normalization):
+    """The inverse of ``normalize``: RGB in [0, 255] (for pictures)."""
+    norm = PIXEL_NORMALIZATION[normalization]
+    image = image * tf.constant(norm["std"]) + tf.constant(norm["mean"])
+    return image[..., ::-1] if norm["bgr"] else image
+
 _FEATURES = {
     "image/encoded": tf.io.FixedLenFeature([], tf.string),
     "image/source_id": tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -135,10 +150,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
         boxes = tf.cond(do_flip, lambda: flipped, lambda: boxes)
         if masks is not None:
             masks = tf.cond(do_flip, lambda: masks[:, :, ::-1], lambda: masks)
-    norm = PIXEL_NORMALIZATION[normalization]
-    if norm["bgr"]:
-        image = image[..., ::-1]
-    image = (image - tf.constant(norm["mean"])) / tf.constant(norm["std"])
+    image = normalize(image, normalization)
     out = {"image": image, "image_size": tf.stack([new_h, new_w]),
            "scale": tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32),
            "boxes": boxes, "classes": el["classes"], "difficult": el["difficult"],

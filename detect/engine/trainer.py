@@ -20,7 +20,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from detect.boxes import box_ops
-from detect.datasets.pipeline import PIXEL_NORMALIZATION
+from detect.datasets.pipeline import denormalize
 from detect.engine.solver import build_optimizer, weight_decay_loss
 
 LOSS_NAMES = ("rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box")
@@ -142,10 +142,7 @@ class Trainer:
             tf.summary.scalar("speed/iterations_per_second", its_per_sec)
 
     def _log_image(self, it, batch):
-        norm = PIXEL_NORMALIZATION[self.cfg.MODEL.PIXEL_NORMALIZATION]
-        image = batch["image"][:1] * tf.constant(norm["std"]) + tf.constant(norm["mean"])
-        if norm["bgr"]:
-            image = image[..., ::-1]
+        image = denormalize(batch["image"][:1], self.cfg.MODEL.PIXEL_NORMALIZATION)
         image = tf.clip_by_value(image, 0, 255) / 255.0
         h, w = tf.shape(image)[1], tf.shape(image)[2]
         boxes, scores, _, valid = self.model.detect(batch["image"][:1], batch["image_size"][:1])

@@ -5,7 +5,6 @@ input-image pixels; ``spatial_scale`` maps pixels to feature cells. Each op
 has CPU and (when built) CUDA kernels for float32 and float64, and a
 registered gradient with respect to the features.
 """
-import tensorflow as tf
 
 from detect.ops._loader import BUILD_INFO, GPU_KERNELS, OpsNotBuiltError
 from detect.ops.ps_roi_pool import ps_roi_pool

@@ -47,12 +47,7 @@ def sample_rois(proposals, gt_boxes, gt_classes, gt_crowd, seed, *, batch_size=1
                      lambda: tf.zeros(n, tf.int32))
     fg = max_iou >= fg_thresh
     bg = (max_iou < bg_thresh_hi) & (max_iou >= bg_thresh_lo)
-    x1 = tf.maximum(rois[:, None, 0], crowds[None, :, 0])
-    y1 = tf.maximum(rois[:, None, 1], crowds[None, :, 1])
-    x2 = tf.minimum(rois[:, None, 2], crowds[None, :, 2])
-    y2 = tf.minimum(rois[:, None, 3], crowds[None, :, 3])
-    inter = tf.maximum(x2 - x1, 0.0) * tf.maximum(y2 - y1, 0.0)
-    in_crowd = tf.reduce_any(tf.math.divide_no_nan(inter, box_ops.area(rois)[:, None]) > 0.5, axis=1)
+    in_crowd = tf.reduce_any(box_ops.pairwise_ioa(rois, crowds) > 0.5, axis=1)
     bg = bg & tf.logical_not(in_crowd) & tf.logical_not(fg)
     fg = random_subset(fg, int(fg_fraction * batch_size), sub_seed(seed, 3))
     num_fg = tf.reduce_sum(tf.cast(fg, tf.int32))

@@ -1,7 +1,6 @@
 """tf.data pipeline: shapes, resizing, flips, padding, determinism, sources."""
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from detect.datasets import get_dataset
 from detect.datasets.convert import convert

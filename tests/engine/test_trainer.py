@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets import get_dataset

@@ -1,7 +1,5 @@
 """COCO AP through pycocotools, for COCO-format and VOC-layout datasets."""
-import numpy as np
 import pytest
-from pycocotools import mask as mask_utils
 
 from detect.datasets import get_dataset
 from detect.datasets.toy import write_toy_dataset
