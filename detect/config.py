@@ -79,6 +79,10 @@ _C.TEST.NMS = 0.3  # per-class NMS IoU threshold
 _C.TEST.SCORE_THRESH = 0.05  # detections below this score are dropped
 _C.TEST.DETECTIONS_PER_IMAGE = 100  # cap per image after NMS
 
+_C.DATASETS = edict()
+_C.DATASETS.TRAIN = "toy_train"  # train_net.py's dataset (detect/datasets/factory.py names; --dataset overrides)
+_C.DATASETS.TEST = "toy_test"  # test_net.py's dataset (--dataset overrides)
+
 _C.DATA_DIR = "data"  # root of the datasets (data/README.md)
 _C.OUTPUT_DIR = "output"  # checkpoints, logs and detections go under here
 

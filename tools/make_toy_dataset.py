@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Writes the built-in toy dataset (VOC layout + COCO JSON with masks).
 
-    python tools/make_toy_dataset.py [--out data/toy] [--train 300] [--test 100] [--seed 0]
+    python tools/make_toy_dataset.py [--out data/toy] [--train 600] [--test 100] [--seed 0]
 
 Deterministic: the same arguments give the same files. Datasets
 ``toy_train`` / ``toy_test`` (VOC layout) and ``toy_coco_train`` /
@@ -23,7 +23,7 @@ from detect.datasets.toy import write_toy_dataset  # noqa: E402
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.path.join("data", "toy"))
-    p.add_argument("--train", type=int, default=300)
+    p.add_argument("--train", type=int, default=600)
     p.add_argument("--test", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rewrite even if it already exists")

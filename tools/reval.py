@@ -7,7 +7,8 @@
 Metrics: voc07 (VOC2007 11-point AP), voc (VOC2010+ area AP), coco (box AP
 through pycocotools), coco_segm (mask AP; needs "segmentation" in the
 results), mr (pedestrian log-average miss rate MR^-2). The default is voc07
-for VOC-layout sets, coco for COCO sets, and mr + voc07 for pedestrian sets.
+for VOC-layout sets, coco for COCO sets, and for pedestrian sets (citypersons_*,
+*_person) mr plus AP (coco for COCO-based ones, else voc07).
 The results' category_id is the dataset's own category id (VOC: 1..20).
 """
 import argparse
@@ -27,11 +28,12 @@ METRICS = ("voc07", "voc", "coco", "coco_segm", "mr")
 
 
 def default_metrics(name):
+    """Pedestrian sets (citypersons_*, *_person): MR^-2 and AP (COCO AP for
+    COCO-based sets, else VOC07 AP); COCO sets: COCO AP; others: VOC07 AP."""
+    coco = name.startswith(("coco_", "toy_coco_"))
     if "citypersons" in name or name.endswith("_person"):
-        return ["mr", "voc07"]
-    if name.startswith(("coco_", "toy_coco_")):
-        return ["coco"]
-    return ["voc07"]
+        return ["mr", "coco" if coco else "voc07"]
+    return ["coco"] if coco else ["voc07"]
 
 
 def table(title, rows, value_name):

@@ -50,7 +50,7 @@ def load_model(output, checkpoint=None, overrides=()):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, help="train_net.py output folder")
-    p.add_argument("--dataset", default="toy_test")
+    p.add_argument("--dataset", help="default: the training config's DATASETS.TEST")
     p.add_argument("--data-dir")
     p.add_argument("--checkpoint", help="a checkpoint path (default: the latest)")
     p.add_argument("--metric", nargs="+", choices=METRICS)
@@ -60,18 +60,19 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         cfg, model, ckpt = load_model(a.output, a.checkpoint, a.set)
-        dataset = get_dataset(a.dataset, a.data_dir or cfg.DATA_DIR)
+        name = a.dataset or cfg.DATASETS.TEST
+        dataset = get_dataset(name, a.data_dir or cfg.DATA_DIR)
     except (KeyError, ValueError, FileNotFoundError, BadInputError, AssertionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{dataset.name}: {len(dataset)} images; checkpoint {ckpt}")
     results, seconds = run_inference(model, dataset, cfg, progress=not a.no_progress)
-    path = a.results or os.path.join(a.output, f"detections_{a.dataset}.json")
+    path = a.results or os.path.join(a.output, f"detections_{name}.json")
     save_results(results, path)
-    figures, report = evaluate(dataset, results, a.metric or default_metrics(a.dataset))
+    figures, report = evaluate(dataset, results, a.metric or default_metrics(name))
     print(report)
     print(f"\n{len(results)} detections written to {path}; {seconds:.3f} s per image (median)")
-    with open(os.path.join(a.output, f"metrics_{a.dataset}.json"), "w") as f:
+    with open(os.path.join(a.output, f"metrics_{name}.json"), "w") as f:
         json.dump(dict(figures, seconds_per_image=seconds), f, indent=2)
     return 0
 

@@ -28,7 +28,7 @@ from detect.modeling.detector import TwoStageDetector  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cfg", help="YAML overrides (experiments/cfgs/*.yml)")
-    p.add_argument("--dataset", default="toy_train")
+    p.add_argument("--dataset", help="training set (default: DATASETS.TRAIN, toy_train)")
     p.add_argument("--data-dir", help="dataset root (default: DATA_DIR)")
     p.add_argument("--net", help="backbone: vgg16 | resnet50 | tiny (MODEL.BACKBONE)")
     p.add_argument("--weights", help="backbone weights (MODEL.WEIGHTS)")
@@ -53,6 +53,8 @@ def setup(a):
         cfg.TRAIN.MAX_ITERS = a.iters
     if a.data_dir:
         cfg.DATA_DIR = a.data_dir
+    if a.dataset:
+        cfg.DATASETS.TRAIN = a.dataset
     return cfg
 
 
@@ -60,14 +62,14 @@ def main(argv=None):
     a = parse_args(argv)
     try:
         cfg = setup(a)
-        dataset = get_dataset(a.dataset, cfg.DATA_DIR)
+        dataset = get_dataset(cfg.DATASETS.TRAIN, cfg.DATA_DIR)
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
         print(f"MODEL.NUM_CLASSES set to {dataset.num_classes} for {dataset.name}")
         cfg.MODEL.NUM_CLASSES = dataset.num_classes
-    out = a.output or os.path.join(cfg.OUTPUT_DIR, f"{cfg.MODEL.ARCH}_{cfg.MODEL.BACKBONE}_{a.dataset}")
+    out = a.output or os.path.join(cfg.OUTPUT_DIR, f"{cfg.MODEL.ARCH}_{cfg.MODEL.BACKBONE}_{cfg.DATASETS.TRAIN}")
     if not a.resume and tf.train.latest_checkpoint(os.path.join(out, "checkpoints")):
         print(f"error: {out} already holds checkpoints; pass --resume to continue, or another "
               "--output", file=sys.stderr)

@@ -112,7 +112,7 @@ def write_image(out, seed, split, index):
     return name, height, width, anns
 
 
-def write_toy_dataset(out, num_train=300, num_test=100, seed=0, workers=None, progress=None):
+def write_toy_dataset(out, num_train=600, num_test=100, seed=0, workers=None, progress=None):
     """Writes the toy dataset under ``out``; returns {split: image count}.
 
     progress: optional callable(n) called as images are written.

@@ -30,7 +30,7 @@ class TwoStageDetector(keras.Model):
         self.backbone, self.head, self.num_classes = backbone, head, num_classes
         self.trunk = backbone.trunk  # a Keras attribute, so its weights are tracked
         self.reference_anchors, self.stride = anchors, stride
-        self.rpn = RPNHead(len(anchors), channels=min(512, backbone.out_channels * 2))
+        self.rpn = RPNHead(len(anchors), channels=backbone.rpn_channels)
         self.rpn_train = rpn_train or {"pre_nms_top_n": 12000, "post_nms_top_n": 2000,
                                        "nms_thresh": 0.7, "min_size": 16}
         self.rpn_test = rpn_test or {"pre_nms_top_n": 6000, "post_nms_top_n": 300,
@@ -46,7 +46,7 @@ class TwoStageDetector(keras.Model):
     def from_cfg(cls, cfg):
         m = cfg.MODEL
         builder = BACKBONES.get(m.BACKBONE)
-        backbone = builder(weights=m.WEIGHTS, freeze_at=m.FREEZE_AT)
+        backbone = builder(weights=m.WEIGHTS, freeze_at=m.FREEZE_AT, stride=m.FEATURE_STRIDE)
         if m.ARCH == "faster_rcnn":
             head = FastRCNNHead(backbone.head, m.POOLED_SIZE or backbone.pooled_size,
                                 m.NUM_CLASSES, m.POOLER, m.SAMPLING_RATIO, 1.0 / m.FEATURE_STRIDE)

@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+"""Times the detectors: training seconds per iteration and inference seconds
+per image on one 600 x 1000 image, with peak memory, on the CPU.
+
+Each (model, phase) runs in its own process, so its peak resident memory is
+its own: random weights (no download), 21 classes (VOC), the model's
+experiments/cfgs/*.yml, TensorFlow limited to --threads threads. The train
+step is train_net.py's (SGD with momentum, weight decay, the config's frozen
+layers), on one image with 3 objects. Inference runs the RPN
+(RPN.POST_NMS_TOP_N_TEST proposals, --proposals) and the head, then per-class
+NMS (100 detections at most). With torch/torchvision installed, torchvision's
+Faster R-CNN R50-FPN is measured too, in the same run, as in
+../shared/bench/BASELINES.md (frozen BatchNorm, 3 trainable stages, SGD;
+1000 proposals at test), and the ratios ours / torchvision are printed.
+
+    python benchmarks/bench_models.py [--threads 2] [--repeats 3] [--models a,b] [--markdown]
+
+Prints one JSON line per (model, phase), then one per ratio; --markdown adds
+a table in the form of detectron2's model zoo.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = {  # name: experiments/cfgs file
+    "faster_rcnn_vgg16": "faster_rcnn_vgg16.yml",
+    "faster_rcnn_res50": "faster_rcnn_res50.yml",
+    "rfcn_res50": "rfcn_res50.yml",
+}
+TORCHVISION = "torchvision_faster_rcnn_r50_fpn"
+HEIGHT, WIDTH = 600, 1000
+GT_BOXES = [[100.0, 120.0, 300.0, 420.0], [450.0, 80.0, 700.0, 300.0], [720.0, 300.0, 950.0, 580.0]]
+GT_CLASSES = [15, 7, 12]
+
+
+def _peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _median_s(fn, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def run_ours(name, phase, threads, repeats, proposals):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.path.insert(0, ROOT)
+    import tensorflow as tf
+
+    from detect.config import get_cfg, merge_from_file, merge_from_list
+    from detect.engine.trainer import Trainer
+    from detect.modeling.detector import TwoStageDetector
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    cfg = get_cfg()
+    merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", MODELS[name]))
+    merge_from_list(cfg, ["MODEL.NUM_CLASSES", "21", "RPN.POST_NMS_TOP_N_TEST", str(proposals),
+                          "TEST.DETECTIONS_PER_IMAGE", "100"])
+    tf.keras.utils.set_random_seed(0)
+    model = TwoStageDetector.from_cfg(cfg)
+    image = tf.random.stateless_normal([1, HEIGHT, WIDTH, 3], [0, 1]) * 50.0
+    sizes = tf.constant([[HEIGHT, WIDTH]])
+    if phase == "inference":
+        detect = tf.function(model.detect)
+        median, times = _median_s(lambda: [t.numpy() for t in detect(image, sizes)], repeats, 2)
+        extra = {"proposals": proposals, "detections_max": 100}
+    else:
+        n = len(GT_BOXES)
+        batch = {"image": image, "image_size": sizes, "scale": tf.ones([1]),
+                 "boxes": tf.constant([GT_BOXES]), "classes": tf.constant([GT_CLASSES]),
+                 "difficult": tf.zeros([1, n], tf.bool), "crowd": tf.zeros([1, n], tf.bool),
+                 "num_objects": tf.constant([n]), "source_id": tf.constant(["bench"])}
+        with tempfile.TemporaryDirectory() as out:
+            trainer = Trainer(cfg, model, [batch], out)
+            trainer.build(batch)
+            step = trainer._train_step_fn()
+            seed = tf.constant([0, 1], tf.int32)
+            median, times = _median_s(lambda: float(step(batch, seed)["total"]), repeats, 2)
+        extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE}
+    frozen = len(model.trainable_variables) != len(model.variables)
+    return dict(extra, median_s=median, times_s=times, frozen_layers=frozen,
+                pooler=cfg.MODEL.POOLER if cfg.MODEL.ARCH == "faster_rcnn" else "ps_roi_pool")
+
+
+def run_torchvision(phase, threads, repeats):
+    import torch  # before TensorFlow, if both were ever in one process
+    from torchvision.models import resnet50
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.ops import FrozenBatchNorm2d
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
+    model = FasterRCNN(backbone, num_classes=91, min_size=HEIGHT, max_size=WIDTH)
+    image = torch.randn(3, HEIGHT, WIDTH).clamp(-2, 2) * 0.25 + 0.5
+    if phase == "inference":
+        model.eval()
+
+        def fn():
+            with torch.no_grad():
+                return model([image])
+        median, times = _median_s(fn, repeats, 1)
+        extra = {"proposals": 1000, "detections_max": 100}
+    else:
+        model.train()
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=1e-4)
+        target = {"boxes": torch.tensor(GT_BOXES), "labels": torch.tensor(GT_CLASSES)}
+
+        def fn():
+            losses = model([image], [target])
+            loss = sum(losses.values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        median, times = _median_s(fn, repeats, 1)
+        extra = {"roi_batch_size": 512, "rpn_batch_size": 256}
+    return dict(extra, median_s=median, times_s=times, frozen_layers=True, pooler="roi_align (FPN)")
+
+
+def worker(a):
+    if a.model == TORCHVISION:
+        row = run_torchvision(a.phase, a.threads, a.repeats)
+    else:
+        row = run_ours(a.model, a.phase, a.threads, a.repeats, a.proposals)
+    row = dict({"model": a.model, "phase": a.phase, "image": f"{HEIGHT}x{WIDTH}",
+                "threads": a.threads, "peak_rss_mb": round(_peak_rss_mb(), 1)}, **row)
+    print("RESULT " + json.dumps(row), flush=True)
+
+
+def markdown(rows):
+    by = {(r["model"], r["phase"]): r for r in rows}
+    lines = ["| Name | pooler | train time (s/iter) | inference time (s/im) | train mem (GB) "
+             "| inference mem (GB) |", "|---|---|---:|---:|---:|---:|"]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        t, i = by.get((model, "train"), {}), by.get((model, "inference"), {})
+        cell = lambda r, k, f: f.format(r[k]) if k in r else "-"  # noqa: E731
+        mem = lambda r: f"{r['peak_rss_mb'] / 1024:.2f}" if r else "-"  # noqa: E731
+        lines.append(f"| {model} | {(t or i).get('pooler', '-')} | {cell(t, 'median_s', '{:.2f}')} "
+                     f"| {cell(i, 'median_s', '{:.2f}')} | {mem(t)} | {mem(i)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--proposals", type=int, default=300, help="RPN proposals at test (ours)")
+    p.add_argument("--models", default=",".join(list(MODELS) + [TORCHVISION]))
+    p.add_argument("--phases", default="train,inference")
+    p.add_argument("--markdown", action="store_true", help="also print a model-zoo style table")
+    p.add_argument("--worker", nargs=2, metavar=("MODEL", "PHASE"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        a.model, a.phase = a.worker
+        worker(a)
+        return 0
+    rows = []
+    for model in a.models.split(","):
+        if model not in MODELS and model != TORCHVISION:
+            print(f"unknown model {model}; choose from {', '.join(list(MODELS) + [TORCHVISION])}",
+                  file=sys.stderr)
+            return 2
+        for phase in a.phases.split(","):
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, phase,
+                   "--threads", str(a.threads), "--repeats", str(a.repeats),
+                   "--proposals", str(a.proposals)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            found = [l[len("RESULT "):] for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+            if out.returncode or not found:
+                reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
+                row = {"model": model, "phase": phase, "skipped": reason}
+            else:
+                row = json.loads(found[-1])
+                rows.append(row)
+            print(json.dumps(row), flush=True)
+    base = {r["phase"]: r for r in rows if r["model"] == TORCHVISION}
+    for r in rows:
+        if r["model"] != TORCHVISION and r["phase"] in base:
+            b = base[r["phase"]]
+            print(json.dumps({"ratio": f"{r['model']} / {TORCHVISION}", "phase": r["phase"],
+                              "time": round(r["median_s"] / b["median_s"], 3),
+                              "peak_rss": round(r["peak_rss_mb"] / b["peak_rss_mb"], 3)}))
+    if a.markdown:
+        print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

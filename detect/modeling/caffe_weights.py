@@ -1,0 +1,76 @@
+"""TFFRCNN's Caffe-converted VGG16 weights (``VGG_imagenet.npy``).
+
+The file is a pickled dict saved with ``np.save``:
+``{"conv1_1": {"weights": [3, 3, Cin, Cout], "biases": [Cout]}, ...,
+"conv5_3": ..., "fc6": {"weights": [512 * 7 * 7, D], ...}, "fc7": ...}``
+(``fc8``, the ImageNet classifier, is ignored). The convolutions expect BGR
+input with the Caffe mean subtracted (MODEL.PIXEL_NORMALIZATION: caffe).
+TFFRCNN flattens the pooled 7 x 7 x 512 RoI features channel-first (Caffe's
+C, H, W order) before fc6; our head flattens them H, W, C, so fc6's rows are
+reordered on load.
+"""
+import numpy as np
+
+VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
+
+
+def read_npy_dict(path):
+    """The {layer: {"weights", "biases"}} dict of a TFFRCNN .npy file."""
+    try:
+        data = np.load(path, allow_pickle=True, encoding="latin1")
+    except Exception as e:  # numpy raises ValueError / OSError / UnpicklingError by case
+        raise ValueError(f"{path} is not a readable .npy file ({type(e).__name__}: {e})") from e
+    if isinstance(data, np.ndarray) and data.dtype == object and data.shape == ():
+        data = data.item()
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a dict of layers (TFFRCNN's VGG_imagenet.npy), "
+                         f"got {type(data).__name__}")
+    return data
+
+
+def _params(data, layer, path):
+    entry = data.get(layer)
+    if not isinstance(entry, dict) or "weights" not in entry or "biases" not in entry:
+        raise ValueError(f"{path} has no weights/biases for layer {layer}; is it TFFRCNN's "
+                         "VGG_imagenet.npy?")
+    return np.asarray(entry["weights"], np.float32), np.asarray(entry["biases"], np.float32)
+
+
+def _assign(keras_layer, kernel, bias, layer, path):
+    want = [tuple(v.shape) for v in keras_layer.weights]
+    got = [kernel.shape, bias.shape]
+    if want != got:
+        raise ValueError(f"{path}: layer {layer} has shapes {got}, the model expects {want}")
+    keras_layer.set_weights([kernel, bias])
+
+
+def load_vgg16_npy(path, trunk, head, pooled_size=7):
+    """Loads conv1_1..conv5_3 into the vgg16 trunk (block{b}_conv{i}) and,
+    when the file has them, fc6 / fc7 into the head. Missing convolution
+    layers or wrong shapes raise ValueError naming the file and the layer.
+
+    Returns the names of the layers loaded.
+    """
+    data = read_npy_dict(path)
+    loaded = []
+    for b, i in VGG16_CONVS:
+        name = f"conv{b}_{i}"
+        kernel, bias = _params(data, name, path)
+        _assign(trunk.get_layer(f"block{b}_conv{i}"), kernel, bias, name, path)
+        loaded.append(name)
+    if "fc6" in data:
+        kernel, bias = _params(data, "fc6", path)
+        channels = trunk.output.shape[-1]
+        if kernel.shape[0] != channels * pooled_size * pooled_size:
+            raise ValueError(f"{path}: fc6 has {kernel.shape[0]} inputs, the model expects "
+                             f"{channels} x {pooled_size} x {pooled_size}")
+        # rows in (C, H, W) order -> (H, W, C) order
+        kernel = (kernel.reshape(channels, pooled_size, pooled_size, -1)
+                  .transpose(1, 2, 0, 3).reshape(kernel.shape[0], -1))
+        _assign(head.get_layer("fc6"), kernel, bias, "fc6", path)
+        loaded.append("fc6")
+    if "fc7" in data:
+        kernel, bias = _params(data, "fc7", path)
+        _assign(head.get_layer("fc7"), kernel, bias, "fc7", path)
+        loaded.append("fc7")
+    return loaded

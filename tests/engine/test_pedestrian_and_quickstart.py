@@ -1,0 +1,53 @@
+"""Person-only training with the pedestrian config (MR^-2 and AP from
+test_net.py), and the quick-start chain, end to end on tiny settings."""
+import json
+import os
+import subprocess
+import sys
+
+from tests.datasets.trees import make_voc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMALL = ["MODEL.BACKBONE", "tiny", "MODEL.POOLER", "roi_align", "MODEL.PIXEL_NORMALIZATION", "torch",
+         "MODEL.FEATURE_STRIDE", "8", "ANCHOR.SCALES", "[1, 2, 4]", "RPN.MIN_SIZE", "4",
+         "TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96",
+         "TRAIN.WARMUP_ITERS", "1", "TRAIN.SNAPSHOT_ITERS", "2"]
+
+
+def _run(tool, *args):
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool), *args],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
+    return out.stdout
+
+
+def test_pedestrian_config_trains_on_persons_and_reports_mr_and_ap(tmp_path):
+    people = [("person", 10, 8, 40, 70, 0), ("dog", 50, 40, 90, 70, 0)]
+    images = {f"{i:06d}": (96, 112, people if i % 3 else [("person", 60, 10, 100, 90, 0)])
+              for i in range(6)}
+    make_voc(str(tmp_path), "2007", images, {"trainval": list(images)[:4], "test": list(images)[4:]})
+    out = str(tmp_path / "run")
+    cfg = os.path.join(ROOT, "experiments", "cfgs", "pedestrian_voc_vgg16.yml")
+    _run("train_net.py", "--cfg", cfg, "--dataset", "voc_2007_trainval_person", "--data-dir",
+         str(tmp_path), "--output", out, "--iters", "2", "--no-progress", "--set", *SMALL)
+    assert json.load(open(os.path.join(out, "classes.json"))) == ["__background__", "person"]
+    # the test set comes from the config (DATASETS.TEST: voc_2007_test_person)
+    stdout = _run("test_net.py", "--output", out, "--data-dir", str(tmp_path), "--no-progress")
+    assert "voc_2007_test_person: 2 images" in stdout
+    assert "log-average miss rate MR^-2" in stdout and "VOC07 11-point AP" in stdout
+    figures = json.load(open(os.path.join(out, "metrics_voc_2007_test_person.json")))
+    assert set(figures) == {"mr", "voc07", "seconds_per_image"}
+    assert 0 <= figures["mr"]["Reasonable"] <= 1 and 0 <= figures["voc07"]["mAP"] <= 1
+
+
+def test_quickstart_chain_and_rerun(tmp_path):
+    out, data = str(tmp_path / "qs"), str(tmp_path / "data")
+    args = ["--output", out, "--data-dir", data, "--no-progress", "--set", *SMALL,
+            "TRAIN.MAX_ITERS", "2", "TRAIN.IMS_PER_BATCH", "1"]
+    stdout = _run("quickstart.py", *args)
+    assert "toy VOC07 mAP:" in stdout and "wall time:" in stdout
+    assert os.path.exists(os.path.join(out, "demo", "test_000000_det.jpg"))
+    assert os.path.exists(os.path.join(data, "toy", "VOCdevkit", "VOCtoy", "JPEGImages", "train_000599.jpg"))
+    # run again: the dataset is kept and training resumes at its end
+    again = _run("quickstart.py", *args)
+    assert "toy dataset already in" in again and "resumed from" in again
