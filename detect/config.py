@@ -78,6 +78,8 @@ _C.TEST.MAX_SIZE = 1000  # cap on the longer side
 _C.TEST.NMS = 0.3  # per-class NMS IoU threshold
 _C.TEST.SCORE_THRESH = 0.05  # detections below this score are dropped
 _C.TEST.DETECTIONS_PER_IMAGE = 100  # cap per image after NMS
+_C.TEST.BBOX_VOTE = False  # box voting: each kept box -> score-weighted mean of its overlapping boxes
+_C.TEST.BBOX_VOTE_IOU = 0.8  # IoU with a kept box to take part in its vote (Detectron's VOTE_TH)
 
 _C.DATASETS = edict()
 _C.DATASETS.TRAIN = "toy_train"  # train_net.py's dataset (detect/datasets/factory.py names; --dataset overrides)

@@ -58,3 +58,22 @@ def test_iou_matches_cython_and_clip():
 def test_tf_image_boundary():
     b = box_ops.to_tf_image_boxes(tf.constant([[10.0, 20, 30, 60]]), 100, 50).numpy()
     np.testing.assert_allclose(b, [[0.2, 0.2, 0.6, 0.6]])
+
+
+def test_box_voting_averages_same_class_overlaps_by_score():
+    from detect.boxes.box_ops import box_voting
+
+    # 3 candidates, 2 classes: [N, C, 4]
+    boxes = tf.constant([[[0, 0, 10, 10], [0, 0, 10, 10]],
+                         [[1, 1, 11, 11], [50, 50, 60, 60]],
+                         [[30, 30, 40, 40], [0, 0, 10, 10]]], tf.float32)
+    scores = tf.constant([[0.9, 0.2], [0.3, 0.8], [0.5, 0.1]])
+    kept = tf.constant([[0, 0, 10, 10], [50, 50, 60, 60]], tf.float32)
+    voted = box_voting(kept, tf.constant([0, 1]), boxes, scores, iou_threshold=0.5).numpy()
+    # class 0: boxes 0 and 1 overlap (IoU 0.68), box 2 does not
+    np.testing.assert_allclose(voted[0], (0.9 * np.array([0, 0, 10, 10]) + 0.3 * np.array([1, 1, 11, 11])) / 1.2,
+                               rtol=1e-5)
+    np.testing.assert_allclose(voted[1], [50, 50, 60, 60])  # only itself
+    # a threshold above every overlap keeps each box's own coordinates
+    same = box_voting(kept, tf.constant([0, 1]), boxes, scores, iou_threshold=0.99).numpy()
+    np.testing.assert_allclose(same, kept.numpy())

@@ -56,13 +56,18 @@ def area(boxes):
     return tf.maximum(boxes[..., 2] - boxes[..., 0], 0.0) * tf.maximum(boxes[..., 3] - boxes[..., 1], 0.0)
 
 
+def intersection(a, b):
+    """Intersection areas of boxes a [..., 4] and b [..., 4], broadcast."""
+    x1 = tf.maximum(a[..., 0], b[..., 0])
+    y1 = tf.maximum(a[..., 1], b[..., 1])
+    x2 = tf.minimum(a[..., 2], b[..., 2])
+    y2 = tf.minimum(a[..., 3], b[..., 3])
+    return tf.maximum(x2 - x1, 0.0) * tf.maximum(y2 - y1, 0.0)
+
+
 def pairwise_intersection(a, b):
     """[N, M] intersection areas of boxes a [N, 4] and b [M, 4]."""
-    x1 = tf.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = tf.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = tf.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = tf.minimum(a[:, None, 3], b[None, :, 3])
-    return tf.maximum(x2 - x1, 0.0) * tf.maximum(y2 - y1, 0.0)
+    return intersection(a[:, None, :], b[None, :, :])
 
 
 def pairwise_iou(a, b):
@@ -90,3 +95,25 @@ def to_tf_image_boxes(boxes, height, width):
     w = tf.cast(width, boxes.dtype)
     return tf.stack([boxes[..., 1] / h, boxes[..., 0] / w, boxes[..., 3] / h, boxes[..., 2] / w],
                     axis=-1)
+
+
+def box_voting(kept_boxes, kept_classes, boxes, scores, iou_threshold=0.8):
+    """Box voting (Gidaris & Komodakis, ICCV 2015; Detectron's BBOX_VOTE):
+    each detection kept by NMS becomes the score-weighted mean of all boxes
+    of its class that overlap it by IoU >= iou_threshold (itself included).
+
+    Args:
+      kept_boxes: [D, 4]; kept_classes: int32 [D], 0-based columns of boxes.
+      boxes: [N, C, 4] per-class boxes before NMS; scores: [N, C].
+
+    Returns:
+      voted boxes [D, 4] (scores are unchanged).
+    """
+    candidates = tf.gather(tf.transpose(boxes, [1, 0, 2]), kept_classes)  # [D, N, 4]
+    weights = tf.gather(tf.transpose(scores), kept_classes)  # [D, N]
+    inter = intersection(kept_boxes[:, None, :], candidates)
+    iou = tf.math.divide_no_nan(inter, area(kept_boxes)[:, None] + area(candidates) - inter)
+    weights = tf.where(iou >= iou_threshold, weights, 0.0)
+    total = tf.reduce_sum(weights, axis=1, keepdims=True)
+    voted = tf.reduce_sum(weights[..., None] * candidates, axis=1) / tf.maximum(total, 1e-12)
+    return tf.where(total > 0, voted, kept_boxes)

@@ -25,7 +25,7 @@ class TwoStageDetector(keras.Model):
     def __init__(self, backbone, head, num_classes, *, anchors, stride=16, rpn_train=None,
                  rpn_test=None, rpn_targets=None, roi_sampling=None, bbox_stds=(0.1, 0.1, 0.2, 0.2),
                  rpn_sigma=3.0, rcnn_sigma=1.0, test_nms=0.3, score_thresh=0.05,
-                 detections_per_image=100, **kwargs):
+                 detections_per_image=100, bbox_vote_iou=None, **kwargs):
         super().__init__(**kwargs)
         self.backbone, self.head, self.num_classes = backbone, head, num_classes
         self.trunk = backbone.trunk  # a Keras attribute, so its weights are tracked
@@ -41,6 +41,7 @@ class TwoStageDetector(keras.Model):
         self.rpn_sigma, self.rcnn_sigma = rpn_sigma, rcnn_sigma
         self.test_nms, self.score_thresh = test_nms, score_thresh
         self.detections_per_image = detections_per_image
+        self.bbox_vote_iou = bbox_vote_iou  # None: no box voting
 
     @classmethod
     def from_cfg(cls, cfg):
@@ -71,7 +72,8 @@ class TwoStageDetector(keras.Model):
                           "bg_thresh_lo": t.BG_THRESH_LO},
             bbox_stds=t.BBOX_STDS, rpn_sigma=t.RPN_SIGMA, rcnn_sigma=t.RCNN_SIGMA,
             test_nms=cfg.TEST.NMS, score_thresh=cfg.TEST.SCORE_THRESH,
-            detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE)
+            detections_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+            bbox_vote_iou=cfg.TEST.BBOX_VOTE_IOU if cfg.TEST.BBOX_VOTE else None)
 
     def _rpn(self, images, training):
         features = self.trunk(images, training=training)
@@ -134,6 +136,8 @@ class TwoStageDetector(keras.Model):
             nms = tf.image.combined_non_max_suppression(
                 boxes[None], scores[None], self.detections_per_image, self.detections_per_image,
                 self.test_nms, self.score_thresh, clip_boxes=False)
-            outputs.append((nms.nmsed_boxes[0], nms.nmsed_scores[0],
-                            tf.cast(nms.nmsed_classes[0], tf.int32) + 1, nms.valid_detections[0]))
+            kept, kept_classes = nms.nmsed_boxes[0], tf.cast(nms.nmsed_classes[0], tf.int32)
+            if self.bbox_vote_iou is not None:
+                kept = box_ops.box_voting(kept, kept_classes, boxes, scores, self.bbox_vote_iou)
+            outputs.append((kept, nms.nmsed_scores[0], kept_classes + 1, nms.valid_detections[0]))
         return tuple(tf.stack([o[k] for o in outputs]) for k in range(4))
