@@ -22,13 +22,15 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.timing import timed  # noqa: E402
+
 MODELS = {  # name: experiments/cfgs file
     "faster_rcnn_vgg16": "faster_rcnn_vgg16.yml",
     "faster_rcnn_res50": "faster_rcnn_res50.yml",
@@ -44,20 +46,8 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _median_s(fn, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
-
-
 def run_ours(name, phase, threads, repeats, proposals):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.path.insert(0, ROOT)
     import tensorflow as tf
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
@@ -76,7 +66,7 @@ def run_ours(name, phase, threads, repeats, proposals):
     sizes = tf.constant([[HEIGHT, WIDTH]])
     if phase == "inference":
         detect = tf.function(model.detect)
-        median, times = _median_s(lambda: [t.numpy() for t in detect(image, sizes)], repeats, 2)
+        median, times = timed(lambda: [t.numpy() for t in detect(image, sizes)], repeats, 2)
         extra = {"proposals": proposals, "detections_max": 100}
     else:
         n = len(GT_BOXES)
@@ -89,7 +79,7 @@ def run_ours(name, phase, threads, repeats, proposals):
             trainer.build(batch)
             step = trainer._train_step_fn()
             seed = tf.constant([0, 1], tf.int32)
-            median, times = _median_s(lambda: float(step(batch, seed)["total"]), repeats, 2)
+            median, times = timed(lambda: float(step(batch, seed)["total"]), repeats, 2)
         extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE}
     frozen = len(model.trainable_variables) != len(model.variables)
     return dict(extra, median_s=median, times_s=times, frozen_layers=frozen,
@@ -114,7 +104,7 @@ def run_torchvision(phase, threads, repeats):
         def fn():
             with torch.no_grad():
                 return model([image])
-        median, times = _median_s(fn, repeats, 1)
+        median, times = timed(fn, repeats, 1)
         extra = {"proposals": 1000, "detections_max": 100}
     else:
         model.train()
@@ -128,7 +118,7 @@ def run_torchvision(phase, threads, repeats):
             opt.zero_grad()
             loss.backward()
             opt.step()
-        median, times = _median_s(fn, repeats, 1)
+        median, times = timed(fn, repeats, 1)
         extra = {"roi_batch_size": 512, "rpn_batch_size": 256}
     return dict(extra, median_s=median, times_s=times, frozen_layers=True, pooler="roi_align (FPN)")
 

@@ -13,9 +13,7 @@ Prints one JSON line per op and case, with ratios ours / torchvision.
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,17 +22,11 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from benchmarks.cases import CASES, SCALE, make_inputs  # noqa: E402
+from benchmarks.timing import timed  # noqa: E402
 
 
-def _median_ms(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+def _median_ms(fn, repeats):
+    return timed(fn, repeats)[0] * 1e3
 
 
 def ours(case, features, rois):
