@@ -13,10 +13,13 @@ Faster R-CNN R50-FPN is measured too, in the same run, as in
 ../shared/bench/BASELINES.md (frozen BatchNorm, 3 trainable stages, SGD;
 1000 proposals at test), and the ratios ours / torchvision are printed.
 
-    python benchmarks/bench_models.py [--threads 2] [--repeats 3] [--models a,b] [--markdown]
+    python benchmarks/bench_models.py [--threads 2] [--repeats 3] [--models a,b] [--onednn on,off]
+                                      [--markdown]
 
-Prints one JSON line per (model, phase), then one per ratio; --markdown adds
-a table in the form of detectron2's model zoo.
+Our models run with TensorFlow's oneDNN kernels, as the tools do
+(detect/tf_env.py); --onednn on,off times them with and without, in the same
+run. Prints one JSON line per (model, phase), then one per ratio; --markdown
+adds a table in the form of detectron2's model zoo.
 """
 import argparse
 import json
@@ -47,7 +50,8 @@ def _peak_rss_mb():
 
 
 def run_ours(name, phase, threads, repeats, proposals):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from detect.tf_env import onednn_enabled, set_defaults
+    set_defaults()  # TF_ENABLE_ONEDNN_OPTS comes from --onednn through the environment
     import tensorflow as tf
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
@@ -82,7 +86,7 @@ def run_ours(name, phase, threads, repeats, proposals):
             median, times = timed(lambda: float(step(batch, seed)["total"]), repeats, 2)
         extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE}
     frozen = len(model.trainable_variables) != len(model.variables)
-    return dict(extra, median_s=median, times_s=times, frozen_layers=frozen,
+    return dict(extra, median_s=median, times_s=times, frozen_layers=frozen, onednn=onednn_enabled(),
                 pooler=cfg.MODEL.POOLER if cfg.MODEL.ARCH == "faster_rcnn" else "ps_roi_pool")
 
 
@@ -154,12 +158,18 @@ def main(argv=None):
     p.add_argument("--models", default=",".join(list(MODELS) + [TORCHVISION]))
     p.add_argument("--phases", default="train,inference")
     p.add_argument("--markdown", action="store_true", help="also print a model-zoo style table")
+    p.add_argument("--onednn", default="on", help="TF_ENABLE_ONEDNN_OPTS for our models: on (the "
+                   "tools' default), off, or on,off to time both and print the ratios off / on")
     p.add_argument("--worker", nargs=2, metavar=("MODEL", "PHASE"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         a.model, a.phase = a.worker
         worker(a)
         return 0
+    settings = a.onednn.split(",")
+    if not settings or any(o not in ("on", "off") for o in settings):
+        print(f"--onednn takes on, off or on,off; got {a.onednn!r}", file=sys.stderr)
+        return 2
     rows = []
     for model in a.models.split(","):
         if model not in MODELS and model != TORCHVISION:
@@ -167,18 +177,24 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
         for phase in a.phases.split(","):
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, phase,
-                   "--threads", str(a.threads), "--repeats", str(a.repeats),
-                   "--proposals", str(a.proposals)]
-            out = subprocess.run(cmd, capture_output=True, text=True)
-            found = [l[len("RESULT "):] for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-            if out.returncode or not found:
-                reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
-                row = {"model": model, "phase": phase, "skipped": reason}
-            else:
-                row = json.loads(found[-1])
-                rows.append(row)
-            print(json.dumps(row), flush=True)
+            for onednn in settings if model != TORCHVISION else ["-"]:
+                cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, phase,
+                       "--threads", str(a.threads), "--repeats", str(a.repeats),
+                       "--proposals", str(a.proposals)]
+                env = dict(os.environ)
+                if onednn != "-":
+                    env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn == "on" else "0"
+                out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                found = [l[len("RESULT "):] for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+                if out.returncode or not found:
+                    reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
+                    row = {"model": model, "phase": phase, "skipped": reason}
+                else:
+                    row = json.loads(found[-1])
+                    if len(settings) > 1 and onednn == "off":
+                        row["model"] += " (oneDNN off)"
+                    rows.append(row)
+                print(json.dumps(row), flush=True)
     base = {r["phase"]: r for r in rows if r["model"] == TORCHVISION}
     for r in rows:
         if r["model"] != TORCHVISION and r["phase"] in base:
@@ -186,6 +202,13 @@ def main(argv=None):
             print(json.dumps({"ratio": f"{r['model']} / {TORCHVISION}", "phase": r["phase"],
                               "time": round(r["median_s"] / b["median_s"], 3),
                               "peak_rss": round(r["peak_rss_mb"] / b["peak_rss_mb"], 3)}))
+    by = {(r["model"], r["phase"]): r for r in rows}
+    for (model, phase), r in by.items():
+        on = by.get((model.replace(" (oneDNN off)", ""), phase))
+        if model.endswith(" (oneDNN off)") and on:
+            print(json.dumps({"ratio": f"{model} / oneDNN on", "phase": phase,
+                              "time": round(r["median_s"] / on["median_s"], 3),
+                              "peak_rss": round(r["peak_rss_mb"] / on["peak_rss_mb"], 3)}))
     if a.markdown:
         print(markdown(rows))
     return 0

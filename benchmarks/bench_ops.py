@@ -15,9 +15,12 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from detect.tf_env import set_defaults  # noqa: E402
+
+set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
 
 import numpy as np  # noqa: E402
 

@@ -1,3 +1,3 @@
-import os
+from detect.tf_env import set_defaults
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+set_defaults()  # the tools' TensorFlow settings (oneDNN kernels), before any test imports it

@@ -10,8 +10,11 @@ message says how to rebuild.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from detect.tf_env import set_defaults  # noqa: E402
+
+set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

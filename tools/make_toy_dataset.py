@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Writes the built-in toy dataset (VOC layout + COCO JSON with masks).
 
-    python tools/make_toy_dataset.py [--out data/toy] [--train 600] [--test 100] [--seed 0]
+    python tools/make_toy_dataset.py [--out data/toy] [--train 1500] [--test 100] [--seed 0]
 
 Deterministic: the same arguments give the same files. Datasets
 ``toy_train`` / ``toy_test`` (VOC layout) and ``toy_coco_train`` /
@@ -17,14 +17,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tqdm import tqdm  # noqa: E402
 
-from detect.datasets.toy import write_toy_dataset  # noqa: E402
+from detect.datasets.toy import NUM_TEST, NUM_TRAIN, write_toy_dataset  # noqa: E402
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=os.path.join("data", "toy"))
-    p.add_argument("--train", type=int, default=600)
-    p.add_argument("--test", type=int, default=100)
+    p.add_argument("--train", type=int, default=NUM_TRAIN)
+    p.add_argument("--test", type=int, default=NUM_TEST)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rewrite even if it already exists")
     a = p.parse_args(argv)

@@ -18,6 +18,9 @@ from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
 TOY_CLASSES = ("circle", "rectangle", "triangle")
+# Default split sizes. 1500 training images (9 s to write on 2 cores) rather
+# than 600 lift the quick start's test mAP (see README, "Training and testing").
+NUM_TRAIN, NUM_TEST = 1500, 100
 VOC_DIR = os.path.join("VOCdevkit", "VOCtoy")
 
 
@@ -112,7 +115,7 @@ def write_image(out, seed, split, index):
     return name, height, width, anns
 
 
-def write_toy_dataset(out, num_train=600, num_test=100, seed=0, workers=None, progress=None):
+def write_toy_dataset(out, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0, workers=None, progress=None):
     """Writes the toy dataset under ``out``; returns {split: image count}.
 
     progress: optional callable(n) called as images are written.
