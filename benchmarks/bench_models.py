@@ -16,9 +16,9 @@ Faster R-CNN R50-FPN is measured too, in the same run, as in
     python benchmarks/bench_models.py [--threads 2] [--repeats 3] [--models a,b] [--onednn on,off]
                                       [--markdown]
 
-Our models run with TensorFlow's oneDNN kernels, as the tools do
-(detect/tf_env.py); --onednn on,off times them with and without, in the same
-run. Prints one JSON line per (model, phase), then one per ratio; --markdown
+--onednn on,off times our models with TensorFlow's oneDNN CPU kernels and
+without (TF_ENABLE_ONEDNN_OPTS; see detect/tf_env.py), in the same run; by
+default they run as the environment says, as train_net.py does. Prints one JSON line per (model, phase), then one per ratio; --markdown
 adds a table in the form of detectron2's model zoo.
 """
 import argparse
@@ -51,7 +51,7 @@ def _peak_rss_mb():
 
 def run_ours(name, phase, threads, repeats, proposals):
     from detect.tf_env import onednn_enabled, set_defaults
-    set_defaults()  # TF_ENABLE_ONEDNN_OPTS comes from --onednn through the environment
+    set_defaults()  # TF_ENABLE_ONEDNN_OPTS, if any, comes from --onednn through the environment
     import tensorflow as tf
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
@@ -158,8 +158,9 @@ def main(argv=None):
     p.add_argument("--models", default=",".join(list(MODELS) + [TORCHVISION]))
     p.add_argument("--phases", default="train,inference")
     p.add_argument("--markdown", action="store_true", help="also print a model-zoo style table")
-    p.add_argument("--onednn", default="on", help="TF_ENABLE_ONEDNN_OPTS for our models: on (the "
-                   "tools' default), off, or on,off to time both and print the ratios off / on")
+    p.add_argument("--onednn", default="env", help="TF_ENABLE_ONEDNN_OPTS for our models: env (as "
+                   "set, or TensorFlow's default), on, off, or on,off to time both and print the "
+                   "ratios off / on")
     p.add_argument("--worker", nargs=2, metavar=("MODEL", "PHASE"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
@@ -167,8 +168,8 @@ def main(argv=None):
         worker(a)
         return 0
     settings = a.onednn.split(",")
-    if not settings or any(o not in ("on", "off") for o in settings):
-        print(f"--onednn takes on, off or on,off; got {a.onednn!r}", file=sys.stderr)
+    if not settings or any(o not in ("env", "on", "off") for o in settings):
+        print(f"--onednn takes env, on, off or on,off; got {a.onednn!r}", file=sys.stderr)
         return 2
     rows = []
     for model in a.models.split(","):
@@ -182,7 +183,7 @@ def main(argv=None):
                        "--threads", str(a.threads), "--repeats", str(a.repeats),
                        "--proposals", str(a.proposals)]
                 env = dict(os.environ)
-                if onednn != "-":
+                if onednn in ("on", "off"):
                     env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn == "on" else "0"
                 out = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 found = [l[len("RESULT "):] for l in out.stdout.splitlines() if l.startswith("RESULT ")]

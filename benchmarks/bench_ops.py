@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 
 from detect.tf_env import set_defaults  # noqa: E402
 
-set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 import numpy as np  # noqa: E402
 

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from detect.tf_env import set_defaults  # noqa: E402
 
-set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 import numpy as np  # noqa: E402
 

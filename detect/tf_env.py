@@ -1,44 +1,52 @@
-"""Environment defaults for TensorFlow; they only take effect when set before
+"""Environment settings for TensorFlow. They only take effect when set before
 TensorFlow is imported, so tools call ``set_defaults()`` first:
 
     from detect.tf_env import set_defaults
-    set_defaults()
+    set_defaults()               # or set_defaults(onednn=True)
     import tensorflow as tf
 
 TF_CPP_MIN_LOG_LEVEL=2   hides TensorFlow's C++ info and warning lines.
-TF_ENABLE_ONEDNN_OPTS=1  uses oneDNN's CPU kernels (convolutions and their
-                         gradients, matmuls). TensorFlow turns them on by
-                         itself only on CPUs with AVX-512 VNNI or newer; on
-                         AVX2 CPUs they train the quick-start model about 1.7x
-                         faster (benchmarks/bench_models.py --onednn on,off).
-                         Results differ from the Eigen kernels in the last
-                         float bits.
+TF_ENABLE_ONEDNN_OPTS=1  (onednn=True) runs convolutions, their gradients and
+                         matmuls on oneDNN's CPU kernels. TensorFlow turns
+                         them on by itself only on CPUs with AVX-512 VNNI or
+                         newer. Whether they help depends on the model
+                         (benchmarks/bench_models.py --onednn on,off); on the
+                         2-core AVX2 development machine:
+                           tiny (quick start)  training 1.7x faster
+                           R50-C4              training 1.5x, inference 1.15x faster
+                           R-FCN R50           0.9x (slower)
+                           VGG16               0.77x (slower), 1.6x the memory
+                         so only tools/quickstart.py asks for them. Results
+                         differ from the Eigen kernels' in the last float bits.
 
-A variable that is already set is left as it is, so ``TF_ENABLE_ONEDNN_OPTS=0
-python tools/train_net.py ...`` goes back to TensorFlow's Eigen kernels.
+A variable the user has set is left as it is: ``TF_ENABLE_ONEDNN_OPTS=1
+python tools/train_net.py ...`` turns oneDNN on for any tool, and
+``TF_ENABLE_ONEDNN_OPTS=0 python tools/quickstart.py`` turns it off.
 """
 import os
 import sys
 import warnings
 
-DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2"}
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
 
 
-def set_defaults():
-    """Sets each variable of DEFAULTS that is not set yet.
+def set_defaults(onednn=False):
+    """Sets each variable of DEFAULTS (and TF_ENABLE_ONEDNN_OPTS=1 when
+    onednn) that is not set yet.
 
     Returns False (with a warning) when a variable had to be set but
     TensorFlow was imported already, so that it cannot take effect any more;
     True otherwise.
     """
+    wanted = dict(DEFAULTS, **({ONEDNN: "1"} if onednn else {}))
     late = "tensorflow" in sys.modules
-    missing = [key for key in DEFAULTS if key not in os.environ]
+    missing = [key for key in wanted if key not in os.environ]
     for key in missing:
-        os.environ[key] = DEFAULTS[key]
+        os.environ[key] = wanted[key]
     if late and missing:
-        warnings.warn("detect.tf_env.set_defaults() was called after TensorFlow was imported; "
-                      "TF_ENABLE_ONEDNN_OPTS takes effect only when set before importing it",
-                      stacklevel=2)
+        warnings.warn(f"detect.tf_env.set_defaults() set {', '.join(missing)} after TensorFlow was "
+                      "imported; TensorFlow reads them only when it is imported", stacklevel=2)
     return not (late and missing)
 
 

@@ -1,3 +1,3 @@
 from detect.tf_env import set_defaults
 
-set_defaults()  # the tools' TensorFlow settings (oneDNN kernels), before any test imports it
+set_defaults()  # the tools' TensorFlow settings, before any test imports it

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from detect.tf_env import set_defaults  # noqa: E402
 
-set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from detect.tf_env import onednn_enabled, set_defaults  # noqa: E402
 
-set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
+# Before TensorFlow is imported. oneDNN's kernels train the tiny backbone
+# 1.7x faster on AVX2 CPUs (detect/tf_env.py); TF_ENABLE_ONEDNN_OPTS=0 opts out.
+set_defaults(onednn=True)
 
 import demo  # noqa: E402
 import make_toy_dataset  # noqa: E402

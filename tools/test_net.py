@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from detect.tf_env import set_defaults  # noqa: E402
 
-set_defaults()  # before TensorFlow is imported: log level, oneDNN kernels
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 import tensorflow as tf  # noqa: E402
 

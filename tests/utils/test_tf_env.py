@@ -1,4 +1,4 @@
-"""detect.tf_env: oneDNN kernels on by default, off when the user says so."""
+"""detect.tf_env: oneDNN kernels when asked for, unless the user said otherwise."""
 import os
 import subprocess
 import sys
@@ -9,33 +9,38 @@ import pytest
 from detect import tf_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PROBE = ("from detect.tf_env import set_defaults, onednn_enabled; set_defaults(); "
-         "import tensorflow; print('ONEDNN', onednn_enabled())")
 
 
-def _probe(env_value):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+def _probe(onednn, env_value):
+    """onednn_enabled() in a fresh process after set_defaults(onednn)."""
+    code = (f"from detect.tf_env import set_defaults, onednn_enabled; set_defaults(onednn={onednn}); "
+            "import tensorflow; print('ONEDNN', onednn_enabled())")
+    env = {k: v for k, v in os.environ.items() if k != tf_env.ONEDNN}
     if env_value is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = env_value
+        env[tf_env.ONEDNN] = env_value
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True)
     return [line for line in out.stdout.splitlines() if line.startswith("ONEDNN")][-1]
 
 
-@pytest.mark.parametrize("env_value, expected", [(None, "True"), ("0", "False")])
-def test_onednn_default_and_opt_out(env_value, expected):
-    assert _probe(env_value) == f"ONEDNN {expected}"
+@pytest.mark.parametrize("onednn, env_value, expected", [
+    (True, None, "True"),    # asked for: on
+    (True, "0", "False"),    # the user's setting wins
+    (False, "1", "True"),    # not asked for, but set by the user
+])
+def test_onednn_request_and_user_setting(onednn, env_value, expected):
+    assert _probe(onednn, env_value) == f"ONEDNN {expected}"
 
 
 def test_late_call_warns_only_when_something_was_missing(monkeypatch):
     import tensorflow  # noqa: F401  (imported: too late for new settings)
-    for key, value in tf_env.DEFAULTS.items():
-        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    monkeypatch.setenv(tf_env.ONEDNN, "1")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert tf_env.set_defaults()
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
-    with pytest.warns(UserWarning, match="after TensorFlow was imported"):
-        assert not tf_env.set_defaults()
-    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1"
+        assert tf_env.set_defaults(onednn=True)
+    monkeypatch.delenv(tf_env.ONEDNN)
+    with pytest.warns(UserWarning, match="TF_ENABLE_ONEDNN_OPTS after TensorFlow was imported"):
+        assert not tf_env.set_defaults(onednn=True)
+    assert os.environ[tf_env.ONEDNN] == "1"
