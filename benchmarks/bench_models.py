@@ -18,8 +18,10 @@ Faster R-CNN R50-FPN is measured too, in the same run, as in
 
 --onednn on,off times our models with TensorFlow's oneDNN CPU kernels and
 without (TF_ENABLE_ONEDNN_OPTS; see detect/tf_env.py), in the same run; by
-default they run as the environment says, as train_net.py does. Prints one JSON line per (model, phase), then one per ratio; --markdown
-adds a table in the form of detectron2's model zoo.
+default they run as the environment says, as train_net.py does.
+
+Prints one JSON line per (model, phase), then one per ratio; --markdown adds
+a table in the form of detectron2's model zoo.
 """
 import argparse
 import json

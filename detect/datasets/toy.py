@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 
 TOY_CLASSES = ("circle", "rectangle", "triangle")
-# Default split sizes. 1500 training images (9 s to write on 2 cores) rather
+# Default split sizes. 1500 training images (6-9 s to write on 2 cores) rather
 # than 600 lift the quick start's test mAP (see README, "Training and testing").
 NUM_TRAIN, NUM_TEST = 1500, 100
 VOC_DIR = os.path.join("VOCdevkit", "VOCtoy")
