@@ -78,7 +78,8 @@ def main(argv=None):
         metrics = json.load(f)
     mean_ap, seconds = metrics["voc07"]["mAP"], metrics["seconds_per_image"]
     print(f"\ntoy VOC07 mAP: {mean_ap:.4f} (target >= {MAP_TARGET:.2f}); {seconds:.3f} s per test image")
-    kernels = "oneDNN" if onednn_enabled() else "Eigen (TF_ENABLE_ONEDNN_OPTS=0)"
+    kernels = {True: "oneDNN", False: "Eigen (TF_ENABLE_ONEDNN_OPTS=0)"}.get(onednn_enabled(),
+                                                                            "unknown")
     print(f"wall time: {minutes:.1f} min (target <= {MINUTES_TARGET:.0f} min on 2 CPU cores; "
           f"TensorFlow {kernels} CPU kernels)")
     print(f"checkpoints, TensorBoard logs, detections: {a.output}; demo pictures: "
