@@ -40,6 +40,7 @@ MODELS = {  # name: experiments/cfgs file
     "faster_rcnn_vgg16": "faster_rcnn_vgg16.yml",
     "faster_rcnn_res50": "faster_rcnn_res50.yml",
     "rfcn_res50": "rfcn_res50.yml",
+    "faster_rcnn_res50_fpn": "faster_rcnn_res50_fpn.yml",
 }
 TORCHVISION = "torchvision_faster_rcnn_r50_fpn"
 HEIGHT, WIDTH = 600, 1000
@@ -58,25 +59,26 @@ def run_ours(name, phase, threads, repeats, proposals):
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
     from detect.engine.trainer import Trainer
-    from detect.modeling.detector import TwoStageDetector
+    from detect.modeling.build import build_model
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     cfg = get_cfg()
     merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", MODELS[name]))
-    merge_from_list(cfg, ["MODEL.NUM_CLASSES", "21", "RPN.POST_NMS_TOP_N_TEST", str(proposals),
-                          "TEST.DETECTIONS_PER_IMAGE", "100"])
+    merge_from_list(cfg, ["MODEL.NUM_CLASSES", "21", "MODEL.WEIGHTS", "", "TEST.DETECTIONS_PER_IMAGE", "100",
+                          *(["RPN.POST_NMS_TOP_N_TEST", str(proposals)] if proposals else [])])
+    proposals = cfg.RPN.POST_NMS_TOP_N_TEST
     tf.keras.utils.set_random_seed(0)
-    model = TwoStageDetector.from_cfg(cfg)
+    model = build_model(cfg)
     image = tf.random.stateless_normal([1, HEIGHT, WIDTH, 3], [0, 1]) * 50.0
     sizes = tf.constant([[HEIGHT, WIDTH]])
     if phase == "inference":
         detect = tf.function(model.detect)
-        median, times = timed(lambda: [t.numpy() for t in detect(image, sizes)], repeats, 2)
+        median, times = timed(lambda: [t.numpy() for t in detect(image, sizes).values()], repeats, 2)
         extra = {"proposals": proposals, "detections_max": 100}
     else:
         n = len(GT_BOXES)
-        batch = {"image": image, "image_size": sizes, "scale": tf.ones([1]),
+        batch = {"image": image, "image_size": sizes,
                  "boxes": tf.constant([GT_BOXES]), "classes": tf.constant([GT_CLASSES]),
                  "difficult": tf.zeros([1, n], tf.bool), "crowd": tf.zeros([1, n], tf.bool),
                  "num_objects": tf.constant([n]), "source_id": tf.constant(["bench"])}
@@ -85,7 +87,7 @@ def run_ours(name, phase, threads, repeats, proposals):
             trainer.build(batch)
             step = trainer._train_step_fn()
             seed = tf.constant([0, 1], tf.int32)
-            median, times = timed(lambda: float(step(batch, seed)["total"]), repeats, 2)
+            median, times = timed(lambda: float(step(batch, seed)[0]["total"]), repeats, 2)
         extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE}
     frozen = len(model.trainable_variables) != len(model.variables)
     return dict(extra, median_s=median, times_s=times, frozen_layers=frozen, onednn=onednn_enabled(),
@@ -156,7 +158,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--proposals", type=int, default=300, help="RPN proposals at test (ours)")
+    p.add_argument("--proposals", type=int, default=0,
+                   help="RPN proposals at test (ours; default: the config's, 300 or FPN's 1000)")
     p.add_argument("--models", default=",".join(list(MODELS) + [TORCHVISION]))
     p.add_argument("--phases", default="train,inference")
     p.add_argument("--markdown", action="store_true", help="also print a model-zoo style table")

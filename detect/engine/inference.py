@@ -24,23 +24,41 @@ def detections_to_results(record, boxes, scores, classes, category_ids=None):
     return out
 
 
-def run_inference(model, dataset, cfg, progress=True):
-    """(results list, median seconds per image)."""
+def iter_inference(model, dataset, cfg):
+    """Runs the model over the dataset, one image at a time.
+
+    Yields (record, COCO results of that image, seconds of the model call)
+    in pipeline order, so a caller keeps everything done so far if an error
+    or Ctrl-C stops the run (tools/test_net.py writes it out). Images the
+    pipeline cannot read are skipped there: logged with their path and
+    reason, counted in ``dataset.skips`` (pipeline.py).
+    """
     by_id = {str(r["image_id"]): r for r in dataset.records}
     detect = tf.function(model.detect, reduce_retracing=True)
-    results, times = [], []
-    data = iter(test_pipeline(dataset, cfg))
-    for _ in tqdm(range(len(dataset)), desc="test", unit="img", disable=not progress):
-        batch = next(data)
+    for batch in test_pipeline(dataset, cfg):
         t0 = time.perf_counter()
-        boxes, scores, classes, valid = detect(batch["image"], batch["image_size"])
-        n = int(valid[0])
-        times.append(time.perf_counter() - t0)
+        # boxes in the decoded image's pixels (postprocess.py rescales them)
+        out = detect(batch["image"], batch["image_size"], batch["original_size"])
+        n = int(out["num_detections"][0])
+        seconds = time.perf_counter() - t0
         record = by_id[batch["source_id"][0].numpy().decode()]
-        scale_y = float(batch["image_size"][0][0]) / record["height"]
-        scale_x = float(batch["image_size"][0][1]) / record["width"]
-        b = boxes[0, :n].numpy() / np.array([scale_x, scale_y, scale_x, scale_y], np.float32)
-        b = np.clip(b, 0, [record["width"], record["height"]] * 2)
-        results += detections_to_results(record, b, scores[0, :n].numpy(), classes[0, :n].numpy(),
-                                         dataset.category_ids)
-    return results, float(np.median(times[1:] if len(times) > 1 else times))
+        yield record, detections_to_results(record, out["boxes"][0, :n].numpy(),
+                                            out["scores"][0, :n].numpy(), out["classes"][0, :n].numpy(),
+                                            dataset.category_ids), seconds
+
+
+def median_seconds(times):
+    """Median seconds per image, leaving out the first call (it traces the
+    tf.function); NaN when no image was run."""
+    times = times[1:] if len(times) > 1 else times
+    return float(np.median(times)) if times else float("nan")
+
+
+def run_inference(model, dataset, cfg, progress=True):
+    """(results list, median seconds per image) over every readable image."""
+    results, times = [], []
+    for _, dets, seconds in tqdm(iter_inference(model, dataset, cfg), total=len(dataset), desc="test",
+                                 unit="img", disable=not progress):
+        results += dets
+        times.append(seconds)
+    return results, median_seconds(times)

@@ -1,54 +1,85 @@
-"""Backbones: a trunk (stride 16, or 8 for tiny) and the box head that
-follows RoI pooling.
+"""Backbones: images -> a dict of named feature levels with their strides.
 
-Built from keras.applications definitions, so the layer names match Keras'
-ImageNet weights:
-  vgg16     trunk conv1_1..conv5_3 (stride 16); head fc6, fc7 (4096 each) on
-            7x7 pooled features. py-faster-rcnn freezes conv1 and conv2.
-  resnet50  trunk conv1..res4 (stride 16); head res5 + global average pool
-            (2048) on 14x14 pooled features (C4 layout); BatchNorm frozen
-            (inference statistics, not trained) everywhere.
-  tiny      a small 32-128 channel VGG-style trunk with BatchNorm (stride 8
-            or 16) and a 256-d fc head: trains from scratch on a CPU (tests,
-            the toy quick start).
+Level ``c<k>`` has stride 2^k (ResNet's C2..C5 naming; VGG16's conv5_3 at
+stride 16 is ``c4``). A builder takes the levels it must return, so the same
+backbone feeds a single-level detector (``[4]``, or ``[3]`` for tiny at
+stride 8) or an FPN (``[2, 3, 4, 5]``). Box heads are not part of a backbone
+(see box_heads.py); each backbone names the box head it is usually paired
+with (``default_box_head``).
+
+  vgg16     conv1_1..conv5_3 (c4 only). py-faster-rcnn freezes conv1 and
+            conv2 (FREEZE_AT 2). Box head: vgg16_fc (fc6, fc7).
+  resnet50  conv1..res5 of keras.applications.ResNet50: c2 (256 ch), c3
+            (512), c4 (1024), c5 (2048); BatchNorm frozen everywhere
+            (inference statistics); FREEZE_AT 1 freezes the stem, 2 also
+            res2. Box head: res5 (the C4 layout) on c4 alone, 2-fc with FPN.
+  tiny      a small VGG-style trunk with BatchNorm that trains from scratch
+            on a CPU (tests, the quick start): c2 (64 ch), c3 (128), c4 (128).
+            Box head: fc (2 x 256).
 Weights (``weights``): "" random; "imagenet" through Keras (needs internet);
 a path to a Keras .h5 / .keras / .weights.h5 file of the full
 keras.applications model; or, for vgg16, TFFRCNN's Caffe-converted
-VGG_imagenet.npy (trunk and fc6/fc7, see caffe_weights.py). A missing or
-mismatched file is a clear error.
+VGG_imagenet.npy (see caffe_weights.py). A missing or mismatched file is a
+clear error.
 """
 import os
 
 import keras
 import tensorflow as tf
 
-from detect.modeling.caffe_weights import load_vgg16_npy
+from detect.modeling.caffe_weights import load_vgg16_npy_convs
 from detect.modeling.registry import Registry
 
 BACKBONES = Registry("backbone")
 
 
-class Backbone:
-    """trunk: images [B, H, W, 3] -> features [B, H/stride, W/stride, C];
-    head: pooled RoIs [K, P, P, C] -> [K, D]; pooled_size: P;
-    rpn_channels: width of the RPN's 3x3 conv on this trunk."""
-
-    def __init__(self, name, trunk, head, pooled_size, out_channels, rpn_channels=512):
-        self.name, self.trunk, self.head = name, trunk, head
-        self.pooled_size, self.out_channels = pooled_size, out_channels
-        self.rpn_channels = rpn_channels
+def level_name(level):
+    """The name of backbone level ``level`` (stride 2^level): ``c<level>``."""
+    return f"c{level}"
 
 
-def _check_exists(weights, name):
+class Backbone(keras.layers.Layer):
+    """call(images [B, H, W, 3]) -> {"c<k>": [B, ~H / 2^k, ~W / 2^k, C_k]}.
+
+    Attributes:
+      strides: {name: stride}; channels: {name: C}, in increasing stride.
+      rpn_channels: width of the RPN's 3x3 conv on a single level of it.
+      default_box_head: (name, fc width) of the box head usually paired.
+      stages: layer-name prefixes of the stages ``freeze`` can freeze, from
+        the input on (none for a backbone trained from scratch).
+    """
+
+    def __init__(self, body, strides, channels, rpn_channels, default_box_head, stages=(),
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.body = body
+        self.strides, self.channels = dict(strides), dict(channels)
+        self.rpn_channels, self.default_box_head = rpn_channels, default_box_head
+        self.stages = tuple(stages)
+
+    def freeze(self, freeze_at):
+        """Freezes the first ``freeze_at`` stages (MODEL.FREEZE_AT; py-faster-rcnn
+        freezes VGG16's conv1-2, detectron2 ResNet's stem and res2)."""
+        prefixes = self.stages[:max(freeze_at, 0)]
+        for layer in self.body.layers:
+            if prefixes and layer.name.startswith(prefixes):
+                layer.trainable = False
+
+    def call(self, images, training=False):
+        return self.body(images, training=training)
+
+
+def check_exists(weights, name):
     if not os.path.exists(weights):
         raise FileNotFoundError(f"{name} weights file {weights} does not exist (MODEL.WEIGHTS); "
                                 "see data/README.md for where pretrained weights go")
 
 
-def _load_weights(model, weights, name):
+def load_keras_weights(model, weights, name):
+    """Loads a local Keras weights file into ``model`` ("" and "imagenet": nothing to do)."""
     if not weights or weights == "imagenet":
         return
-    _check_exists(weights, name)
+    check_exists(weights, name)
     if weights.endswith(".npy"):
         raise ValueError(f"{weights}: .npy (TFFRCNN Caffe) weights exist for vgg16 only, not {name}")
     try:
@@ -59,12 +90,8 @@ def _load_weights(model, weights, name):
                          "(include_top=False) or of the full model.") from e
 
 
-def _check_stride(stride, name):
-    if stride != 16:
-        raise ValueError(f"the {name} backbone has stride 16; set MODEL.FEATURE_STRIDE to 16, not {stride}")
-
-
-def _keras_base(ctor, weights, name):
+def keras_application(ctor, weights, name):
+    """A keras.applications model (no classifier) with ``weights`` loaded."""
     try:
         base = ctor(include_top=False, weights="imagenet" if weights == "imagenet" else None,
                     input_shape=(None, None, 3))
@@ -73,47 +100,60 @@ def _keras_base(ctor, weights, name):
             raise RuntimeError(f"could not fetch ImageNet weights for {name} through Keras ({e}); "
                                "without internet, pass a local weights file as MODEL.WEIGHTS") from e
         raise
-    _load_weights(base, weights, name)
+    load_keras_weights(base, weights, name)
     return base
 
 
+def _check_levels(levels, supported, name):
+    bad = [k for k in levels if k not in supported]
+    if bad or not levels:
+        strides = ", ".join(f"{2 ** k} (level {k})" for k in supported)
+        raise ValueError(f"the {name} backbone has strides {strides}; asked for levels {list(levels)} "
+                         "(MODEL.FEATURE_STRIDE, or FPN.IN_LEVELS with an FPN)")
+
+
+def _backbone(name, inputs, outputs, levels, rpn_channels, default_box_head, stages=()):
+    levels = sorted(levels)
+    body = keras.Model(inputs, {level_name(k): outputs[k] for k in levels}, name=f"{name}_body")
+    return Backbone(body, {level_name(k): 2 ** k for k in levels},
+                    {level_name(k): outputs[k].shape[-1] for k in levels}, rpn_channels,
+                    default_box_head, stages, name=f"{name}_backbone")
+
+
 @BACKBONES.register("vgg16")
-def vgg16(weights="", freeze_at=2, stride=16, fc_dim=4096):
-    _check_stride(stride, "vgg16")
+def vgg16(weights="", levels=(4,)):
+    _check_levels(levels, (4,), "vgg16")
     npy = weights if weights.endswith(".npy") else ""
-    base = _keras_base(keras.applications.VGG16, "" if npy else weights, "vgg16")
+    base = keras_application(keras.applications.VGG16, "" if npy else weights, "vgg16")
     trunk = keras.Model(base.input, base.get_layer("block5_conv3").output, name="vgg16_trunk")
-    for layer in trunk.layers:
-        if any(layer.name.startswith(f"block{b}_") for b in range(1, freeze_at + 1)):
-            layer.trainable = False
-    head = keras.Sequential([keras.layers.Flatten(),
-                             keras.layers.Dense(fc_dim, activation="relu", name="fc6"),
-                             keras.layers.Dropout(0.5),
-                             keras.layers.Dense(fc_dim, activation="relu", name="fc7"),
-                             keras.layers.Dropout(0.5)], name="vgg16_head")
     if npy:
-        _check_exists(npy, "vgg16")
-        head.build((None, 7, 7, 512))
-        load_vgg16_npy(npy, trunk, head)
-    return Backbone("vgg16", trunk, head, 7, 512)
+        check_exists(npy, "vgg16")
+        load_vgg16_npy_convs(npy, trunk)
+    return _backbone("vgg16", trunk.input, {4: trunk.output}, levels, 512, ("vgg16_fc", 4096),
+                     [f"block{b}_" for b in range(1, 6)])
+
+
+RESNET50_LEVELS = {2: "conv2_block3_out", 3: "conv3_block4_out", 4: "conv4_block6_out",
+                   5: "conv5_block3_out"}
+
+
+def freeze_batchnorm(model):
+    """Frozen BatchNorm (Keras then also uses the inference statistics)."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 @BACKBONES.register("resnet50")
-def resnet50(weights="", freeze_at=2, stride=16):
-    _check_stride(stride, "resnet50")
-    base = _keras_base(keras.applications.ResNet50, weights, "resnet50")
-    c4 = base.get_layer("conv4_block6_out").output
-    trunk = keras.Model(base.input, c4, name="resnet50_trunk")
-    head = keras.Sequential([keras.Model(c4, base.output, name="res5"),
-                             keras.layers.GlobalAveragePooling2D()], name="resnet50_head")
-    for layer in base.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.trainable = False  # frozen BN: Keras then also uses inference statistics
-        if freeze_at >= 1 and layer.name.startswith("conv1_"):
-            layer.trainable = False
-        if freeze_at >= 2 and layer.name.startswith("conv2_"):
-            layer.trainable = False
-    return Backbone("resnet50", trunk, head, 14, 1024)
+def resnet50(weights="", levels=(4,)):
+    _check_levels(levels, tuple(RESNET50_LEVELS), "resnet50")
+    base = keras_application(keras.applications.ResNet50, weights, "resnet50")
+    top = max(levels)
+    outputs = {k: base.get_layer(RESNET50_LEVELS[k]).output for k in range(2, top + 1)}
+    freeze_batchnorm(base)
+    box_head = ("res5", 2048) if top == 4 else ("fc", 1024)
+    return _backbone("resnet50", base.input, outputs, levels, 512, box_head,
+                     [f"conv{s}_" for s in range(1, 6)])
 
 
 class DilatedConv2D(keras.layers.Conv2D):
@@ -141,13 +181,13 @@ class DilatedConv2D(keras.layers.Conv2D):
 
 
 @BACKBONES.register("tiny")
-def tiny(weights="", freeze_at=0, stride=16, fc_dim=256):
+def tiny(weights="", levels=(4,)):
     """A small trunk for CPUs: a stride-2 stem, then 3x3 conv + BatchNorm +
-    ReLU stages of 32, 64 and 128 channels at strides 2, 4 and 8, a dilated
-    3x3 conv for context, and (stride 16) one more 128-channel stage. A
-    160 x 200 image costs about 0.4 GMAC forward."""
-    if stride not in (8, 16):
-        raise ValueError(f"the tiny backbone has stride 8 or 16 (MODEL.FEATURE_STRIDE), got {stride}")
+    ReLU stages of 32, 64 (c2, stride 4) and 128 channels (c3, stride 8,
+    with a dilated 3x3 conv for context), and one more 128-channel stage (c4,
+    stride 16) when asked for. A 160 x 200 image costs about 0.4 GMAC
+    forward to c3. It trains from scratch: no stage is ever frozen."""
+    _check_levels(levels, (2, 3, 4), "tiny")
     inputs = keras.Input((None, None, 3))
 
     def conv_bn_relu(x, channels, name, strides=1, dilation=1):
@@ -158,23 +198,21 @@ def tiny(weights="", freeze_at=0, stride=16, fc_dim=256):
         x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
+    out = {}
     x = conv_bn_relu(inputs, 32, "stem_conv", strides=2)
     x = conv_bn_relu(x, 32, "block1_conv1")
     x = keras.layers.MaxPooling2D(2, name="block1_pool")(x)
     x = conv_bn_relu(x, 64, "block2_conv1")
-    x = conv_bn_relu(x, 64, "block2_conv2")
-    x = keras.layers.MaxPooling2D(2, name="block2_pool")(x)
-    x = conv_bn_relu(x, 128, "block3_conv1")
-    x = conv_bn_relu(x, 128, "block3_conv2")
-    x = conv_bn_relu(x, 128, "block3_context", dilation=2)
-    if stride == 16:
+    out[2] = x = conv_bn_relu(x, 64, "block2_conv2")
+    if max(levels) >= 3:
+        x = keras.layers.MaxPooling2D(2, name="block2_pool")(x)
+        x = conv_bn_relu(x, 128, "block3_conv1")
+        x = conv_bn_relu(x, 128, "block3_conv2")
+        out[3] = x = conv_bn_relu(x, 128, "block3_context", dilation=2)
+    if max(levels) >= 4:
         x = keras.layers.MaxPooling2D(2, name="block3_pool")(x)
         x = conv_bn_relu(x, 128, "block4_conv1")
-        x = conv_bn_relu(x, 128, "block4_conv2")
-    trunk = keras.Model(inputs, x, name="tiny_trunk")
-    _load_weights(trunk, weights, "tiny")
-    head = keras.Sequential([keras.layers.Flatten(),
-                             keras.layers.Dense(fc_dim, activation="relu", name="fc6"),
-                             keras.layers.Dense(fc_dim, activation="relu", name="fc7")],
-                            name="tiny_head")
-    return Backbone("tiny", trunk, head, 7, 128, rpn_channels=128)
+        out[4] = conv_bn_relu(x, 128, "block4_conv2")
+    backbone = _backbone("tiny", inputs, out, levels, 128, ("fc", 256))
+    load_keras_weights(backbone.body, weights, "tiny")
+    return backbone

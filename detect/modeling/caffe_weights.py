@@ -8,17 +8,87 @@ input with the Caffe mean subtracted (MODEL.PIXEL_NORMALIZATION: caffe).
 TFFRCNN flattens the pooled 7 x 7 x 512 RoI features channel-first (Caffe's
 C, H, W order) before fc6; our head flattens them H, W, C, so fc6's rows are
 reordered on load.
+
+A pickle can name any function for the loader to call, so the file is never
+given to ``np.load`` with pickles allowed: ``NumpyOnlyUnpickler`` rebuilds
+dicts, lists, tuples, strings, numbers and NumPy arrays only and refuses
+every other name before looking it up (data/README.md, "Pretrained backbone
+weights").
 """
+import pickle
+
 import numpy as np
 
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
 
+# The only globals that a pickled dict of arrays names. ndarray's pickle
+# calls multiarray._reconstruct, at numpy.core (NumPy 1, and Python 2 files
+# such as TFFRCNN's) or numpy._core (NumPy 2); both map to the function
+# itself, so nothing is imported by name.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A weights file asks for something other than NumPy arrays and containers."""
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler for dicts of NumPy arrays that never runs code from the file.
+
+    Plain containers and scalars need no globals; every global other than
+    the array and dtype constructors above raises UnsafePickleError before
+    it is imported, so a crafted ``__reduce__`` (os.system, eval, ...) is refused.
+    """
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"it names {module}.{name}, which a weights file has no use for and which "
+                "could run code; only NumPy arrays in dicts and lists are loaded") from None
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("it holds persistent ids, which a weights file has no use for")
+
+
+def _read_npy(path):
+    """A .npy file's array, unpickling object arrays with NumpyOnlyUnpickler."""
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            dtype = fmt.read_array_header_1_0(f)[2]  # (shape, fortran_order, dtype)
+        elif version == (2, 0):
+            dtype = fmt.read_array_header_2_0(f)[2]
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+        if dtype.hasobject:
+            # np.save pickles object arrays after the header; Python 2 files
+            # (TFFRCNN) need latin1 to read their byte strings.
+            return NumpyOnlyUnpickler(f, encoding="latin1").load()
+    return np.load(path, allow_pickle=False)
+
 
 def read_npy_dict(path):
-    """The {layer: {"weights", "biases"}} dict of a TFFRCNN .npy file."""
+    """The {layer: {"weights", "biases"}} dict of a TFFRCNN .npy file.
+
+    Raises:
+      ValueError: the file is not a .npy file, holds anything but NumPy arrays
+        in plain containers (named, and never executed), or is not a dict.
+    """
     try:
-        data = np.load(path, allow_pickle=True, encoding="latin1")
-    except Exception as e:  # numpy raises ValueError / OSError / UnpicklingError by case
+        data = _read_npy(path)
+    except UnsafePickleError as e:
+        raise ValueError(f"refusing to load {path}: {e} (see data/README.md, "
+                         "'Pretrained backbone weights')") from e
+    except Exception as e:  # ValueError / OSError / EOFError / UnpicklingError by case
         raise ValueError(f"{path} is not a readable .npy file ({type(e).__name__}: {e})") from e
     if isinstance(data, np.ndarray) and data.dtype == object and data.shape == ():
         data = data.item()
@@ -44,13 +114,10 @@ def _assign(keras_layer, kernel, bias, layer, path):
     keras_layer.set_weights([kernel, bias])
 
 
-def load_vgg16_npy(path, trunk, head, pooled_size=7):
-    """Loads conv1_1..conv5_3 into the vgg16 trunk (block{b}_conv{i}) and,
-    when the file has them, fc6 / fc7 into the head. Missing convolution
-    layers or wrong shapes raise ValueError naming the file and the layer.
-
-    Returns the names of the layers loaded.
-    """
+def load_vgg16_npy_convs(path, trunk):
+    """Loads conv1_1..conv5_3 into the vgg16 trunk (block{b}_conv{i}).
+    Missing layers or wrong shapes raise ValueError naming the file and the
+    layer. Returns the names of the layers loaded."""
     data = read_npy_dict(path)
     loaded = []
     for b, i in VGG16_CONVS:
@@ -58,9 +125,17 @@ def load_vgg16_npy(path, trunk, head, pooled_size=7):
         kernel, bias = _params(data, name, path)
         _assign(trunk.get_layer(f"block{b}_conv{i}"), kernel, bias, name, path)
         loaded.append(name)
+    return loaded
+
+
+def load_vgg16_npy_fc(path, head, channels=512, pooled_size=7):
+    """Loads fc6 / fc7, when the file has them, into the vgg16_fc box head
+    (on ``channels`` x pooled_size x pooled_size RoI features). Returns the
+    names of the layers loaded."""
+    data = read_npy_dict(path)
+    loaded = []
     if "fc6" in data:
         kernel, bias = _params(data, "fc6", path)
-        channels = trunk.output.shape[-1]
         if kernel.shape[0] != channels * pooled_size * pooled_size:
             raise ValueError(f"{path}: fc6 has {kernel.shape[0]} inputs, the model expects "
                              f"{channels} x {pooled_size} x {pooled_size}")

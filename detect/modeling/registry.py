@@ -17,6 +17,3 @@ class Registry:
         if name not in self._items:
             raise KeyError(f"unknown {self.kind} '{name}'; registered: {sorted(self._items)}")
         return self._items[name]
-
-    def names(self):
-        return sorted(self._items)

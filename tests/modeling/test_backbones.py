@@ -4,21 +4,37 @@ import pytest
 import tensorflow as tf
 
 from detect.modeling.backbones import BACKBONES
+from detect.modeling.box_heads import BOX_HEADS
 from detect.modeling.caffe_weights import VGG16_CONVS
 
 
-@pytest.mark.parametrize("stride", [8, 16])
-def test_tiny_stride(stride):
-    backbone = BACKBONES.get("tiny")(stride=stride)
-    out = backbone.trunk(tf.zeros([1, 96, 128, 3]))
-    assert out.shape == (1, 96 // stride, 128 // stride, backbone.out_channels)
+@pytest.mark.parametrize("levels", [[3], [4], [2, 3, 4]])
+def test_tiny_levels_and_strides(levels):
+    backbone = BACKBONES.get("tiny")(levels=levels)
+    out = backbone(tf.zeros([1, 96, 128, 3]))
+    assert sorted(out) == sorted(backbone.strides) == [f"c{k}" for k in levels]
+    for name, stride in backbone.strides.items():
+        assert stride == 2 ** int(name[1:])
+        assert out[name].shape == (1, 96 // stride, 128 // stride, backbone.channels[name])
 
 
-def test_fixed_stride_backbones_reject_other_strides():
-    with pytest.raises(ValueError, match="FEATURE_STRIDE to 16"):
-        BACKBONES.get("vgg16")(stride=8)
-    with pytest.raises(ValueError, match="stride 8 or 16"):
-        BACKBONES.get("tiny")(stride=32)
+def test_resnet50_levels_c2_to_c5():
+    backbone = BACKBONES.get("resnet50")(levels=[2, 3, 4, 5])
+    backbone.freeze(2)
+    out = backbone(tf.zeros([1, 64, 96, 3]))
+    assert {k: v.shape for k, v in out.items()} == {
+        "c2": (1, 16, 24, 256), "c3": (1, 8, 12, 512), "c4": (1, 4, 6, 1024), "c5": (1, 2, 3, 2048)}
+    frozen = [v.path for v in backbone.non_trainable_variables]
+    assert any("conv2_block1_1_conv/kernel" in p for p in frozen)  # res2 frozen (FREEZE_AT 2)
+    assert not any("conv3_block1_1_conv/kernel" in v.path for v in backbone.non_trainable_variables)
+    assert all("_bn" not in v.path for v in backbone.trainable_variables)  # frozen BatchNorm
+
+
+def test_backbones_reject_other_levels():
+    with pytest.raises(ValueError, match=r"vgg16 backbone has strides 16 \(level 4\)"):
+        BACKBONES.get("vgg16")(levels=[3])
+    with pytest.raises(ValueError, match="the tiny backbone has strides"):
+        BACKBONES.get("tiny")(levels=[5])
 
 
 def _tffrcnn_file(path, fc_dim, rng):
@@ -41,8 +57,9 @@ def _tffrcnn_file(path, fc_dim, rng):
 def test_vgg16_npy_matches_tffrcnn_layers(tmp_path):
     path = str(tmp_path / "VGG_imagenet.npy")
     data = _tffrcnn_file(path, 32, np.random.default_rng(0))
-    backbone = BACKBONES.get("vgg16")(weights=path, fc_dim=32)
-    conv = backbone.trunk.get_layer("block3_conv2")
+    backbone = BACKBONES.get("vgg16")(weights=path)
+    head = BOX_HEADS.get("vgg16_fc")(weights=path, dim=32)
+    conv = backbone.body.get_layer("block3_conv2")
     np.testing.assert_array_equal(conv.kernel.numpy(), data["conv3_2"]["weights"])
     np.testing.assert_array_equal(conv.bias.numpy(), data["conv3_2"]["biases"])
     # fc6 as TFFRCNN computes it: pooled features flattened channel-first
@@ -50,7 +67,7 @@ def test_vgg16_npy_matches_tffrcnn_layers(tmp_path):
     flat = tf.reshape(tf.transpose(pooled, [0, 3, 1, 2]), [3, -1])
     want = tf.nn.relu(flat @ data["fc6"]["weights"] + data["fc6"]["biases"])
     want = tf.nn.relu(want @ data["fc7"]["weights"] + data["fc7"]["biases"])
-    got = backbone.head(pooled, training=False)
+    got = head(pooled, training=False)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
 
@@ -61,11 +78,11 @@ def test_vgg16_npy_errors_name_file_and_layer(tmp_path):
     del data["conv4_2"]
     np.save(path, data, allow_pickle=True)
     with pytest.raises(ValueError, match="partial.npy has no weights/biases for layer conv4_2"):
-        BACKBONES.get("vgg16")(weights=path, fc_dim=16)
+        BACKBONES.get("vgg16")(weights=path)
     wrong = str(tmp_path / "wrong.npy")
     _tffrcnn_file(wrong, 16, rng)
     with pytest.raises(ValueError, match="layer fc6 has shapes"):
-        BACKBONES.get("vgg16")(weights=wrong, fc_dim=8)
+        BOX_HEADS.get("vgg16_fc")(weights=wrong, dim=8)
     junk = str(tmp_path / "junk.npy")
     np.save(junk, np.zeros(3))
     with pytest.raises(ValueError, match="must hold a dict of layers"):

@@ -1,15 +1,21 @@
-"""One training step and one inference per detector, on tiny inputs."""
+"""One training step and one inference per registered architecture, on tiny inputs."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from detect.config import get_cfg, merge_from_list
-from detect.modeling.detector import TwoStageDetector
+from detect.modeling.build import build_model
 
 SMALL = ["MODEL.NUM_CLASSES", "4", "ANCHOR.SCALES", "[1, 2, 4]", "RPN.MIN_SIZE", "4",
          "RPN.PRE_NMS_TOP_N_TRAIN", "300", "RPN.POST_NMS_TOP_N_TRAIN", "64",
          "RPN.PRE_NMS_TOP_N_TEST", "300", "RPN.POST_NMS_TOP_N_TEST", "50",
          "TRAIN.ROI_BATCH_SIZE", "32", "RPN.BATCH_SIZE", "64"]
+# FPN variants: one anchor size per level, RoIAlign on the pooled levels
+TINY_FPN = ["MODEL.NECK", "fpn", "FPN.IN_LEVELS", "[2, 3, 4]", "FPN.TOP_LEVEL", "5", "FPN.CHANNELS", "32",
+            "ANCHOR.SIZES", "[16, 32, 64, 128]", "MODEL.POOLER_LEVELS", "[2, 3, 4]",
+            "MODEL.BOX_HEAD", "fc", "MODEL.BOX_HEAD_DIM", "64", "MODEL.SAMPLING_RATIO", "0"]
+R50_FPN = ["MODEL.NECK", "fpn", "ANCHOR.SIZES", "[32, 64, 128, 256, 512]",
+           "MODEL.POOLER_LEVELS", "[2, 3, 4, 5]", "MODEL.BOX_HEAD", "fc", "MODEL.SAMPLING_RATIO", "0"]
 
 
 def _batch():
@@ -21,16 +27,38 @@ def _batch():
             "difficult": tf.zeros([2, 2], tf.bool), "num_objects": tf.constant([1, 2])}
 
 
-CASES = [("faster_rcnn", "tiny", "roi_pool"), ("faster_rcnn", "tiny", "roi_align"),
-         ("rfcn", "tiny", "roi_pool"), ("faster_rcnn", "vgg16", "roi_pool"),
-         ("faster_rcnn", "resnet50", "roi_align"), ("rfcn", "resnet50", "roi_pool")]
+def _arch(arch, backbone, pooler, *extra):
+    return ["MODEL.ARCH", arch, "MODEL.BACKBONE", backbone, "MODEL.POOLER", pooler, *extra]
 
 
-@pytest.mark.parametrize("arch,backbone,pooler", CASES, ids=["-".join(c) for c in CASES])
-def test_train_step_and_inference(arch, backbone, pooler):
-    cfg = merge_from_list(get_cfg(), SMALL + ["MODEL.ARCH", arch, "MODEL.BACKBONE", backbone,
-                                              "MODEL.POOLER", pooler])
-    model = TwoStageDetector.from_cfg(cfg)
+CASES = {"tiny-roi_pool": _arch("faster_rcnn", "tiny", "roi_pool"),
+         "tiny-roi_align": _arch("faster_rcnn", "tiny", "roi_align"),
+         "tiny-stride8": _arch("faster_rcnn", "tiny", "roi_align", "MODEL.FEATURE_STRIDE", "8"),
+         "tiny-rfcn": _arch("rfcn", "tiny", "roi_pool"),
+         "tiny-fpn": _arch("faster_rcnn", "tiny", "roi_align", *TINY_FPN),
+         "vgg16": _arch("faster_rcnn", "vgg16", "roi_pool"),
+         "r50-c4": _arch("faster_rcnn", "resnet50", "roi_align"),
+         "r50-rfcn": _arch("rfcn", "resnet50", "roi_pool"),
+         "r50-fpn": _arch("faster_rcnn", "resnet50", "roi_align", *R50_FPN)}
+
+
+def _assert_model_checkpoint_restores_every_variable(cfg, model, directory):
+    """A checkpoint of the model alone (what test_net and demo restore) must
+    hold every variable, not only those the optimizer also tracks."""
+    path = tf.train.Checkpoint(model=model).save(str(directory / "model"))
+    fresh = build_model(cfg)
+    fresh.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
+    tf.train.Checkpoint(model=fresh).restore(path).assert_existing_objects_matched()
+    assert len(model.variables) == len(fresh.variables)
+    for want, got in zip(model.variables, fresh.variables):  # the same order: the same build
+        if "seed_generator" not in want.path:  # dropout's random state is not a weight
+            np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=want.path)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_train_step_and_inference(name, tmp_path):
+    cfg = merge_from_list(get_cfg(), SMALL + CASES[name])
+    model = build_model(cfg)
     batch = _batch()
 
     @tf.function
@@ -40,30 +68,57 @@ def test_train_step_and_inference(arch, backbone, pooler):
             head = losses["rcnn_cls"] + losses["rcnn_box"]
             total = tf.add_n(list(losses.values()))
         grads = tape.gradient(total, model.trainable_variables)
-        trunk_grads = tape.gradient(head, model.trunk.trainable_variables)
-        return losses, grads, trunk_grads
+        backbone_grads = tape.gradient(head, model.backbone.trainable_variables)
+        return losses, grads, backbone_grads
 
-    losses, grads, trunk_grads = step(tf.constant([0, 1]))
+    losses, grads, backbone_grads = step(tf.constant([0, 1]))
     assert set(losses) == {"rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box"}
     assert all(np.isfinite(float(v)) for v in losses.values())
     assert losses["rpn_cls"] > 0 and losses["rcnn_cls"] > 0
     assert all(g is not None for g in grads)
     # the head losses reach the backbone only through the RoI op's gradient
-    assert sum(float(tf.norm(g)) for g in trunk_grads if g is not None) > 0
-    boxes, scores, classes, valid = model.detect(batch["image"], batch["image_size"])
-    assert boxes.shape == (2, 100, 4) and scores.shape == (2, 100) and valid.shape == (2,)
+    assert sum(float(tf.norm(g)) for g in backbone_grads if g is not None) > 0
+    out = model.detect(batch["image"], batch["image_size"])
+    assert set(out) == {"boxes", "scores", "classes", "num_detections"}
+    assert out["boxes"].shape == (2, 100, 4) and out["scores"].shape == (2, 100)
+    assert out["num_detections"].shape == (2,)
     for i, (h, w) in enumerate(batch["image_size"].numpy()):
-        n = int(valid[i])
-        b = boxes[i, :n].numpy()
+        n = int(out["num_detections"][i])
+        b = out["boxes"][i, :n].numpy()
         assert np.all(b[:, 0] >= 0) and np.all(b[:, 2] <= w) and np.all(b[:, 3] <= h)
-        assert np.all((classes[i, :n].numpy() >= 1) & (classes[i, :n].numpy() <= 3))
+        classes = out["classes"][i, :n].numpy()
+        assert np.all((classes >= 1) & (classes <= 3))
+    _assert_model_checkpoint_restores_every_variable(cfg, model, tmp_path)
+
+
+def test_detections_rescaled_to_original_pixels():
+    cfg = merge_from_list(get_cfg(), SMALL + CASES["tiny-roi_align"] + ["TEST.SCORE_THRESH", "0.0"])
+    model = build_model(cfg)
+    batch = _batch()
+    original = tf.constant([[192, 384], [40, 56]])  # x2 / x3 and x0.5 of the input sizes
+    resized = model.detect(batch["image"], batch["image_size"])
+    rescaled = model.detect(batch["image"], batch["image_size"], original)
+    for i, (sy, sx) in enumerate([(2.0, 3.0), (0.5, 0.5)]):
+        n = int(resized["num_detections"][i])
+        assert n > 0 and int(rescaled["num_detections"][i]) == n
+        want = resized["boxes"][i, :n].numpy() * np.array([sx, sy, sx, sy])
+        np.testing.assert_allclose(rescaled["boxes"][i, :n].numpy(), want, rtol=1e-5, atol=1e-3)
+        np.testing.assert_array_equal(rescaled["classes"][i], resized["classes"][i])
 
 
 def test_unknown_names_are_clear():
     with pytest.raises(KeyError, match="unknown backbone 'vgg19'"):
-        TwoStageDetector.from_cfg(merge_from_list(get_cfg(), ["MODEL.BACKBONE", "vgg19"]))
-    with pytest.raises(ValueError, match="MODEL.ARCH must be"):
-        TwoStageDetector.from_cfg(merge_from_list(get_cfg(), ["MODEL.ARCH", "yolo",
-                                                              "MODEL.BACKBONE", "tiny"]))
+        build_model(merge_from_list(get_cfg(), ["MODEL.BACKBONE", "vgg19"]))
+    with pytest.raises(KeyError, match=r"unknown RoI heads \(MODEL.ARCH\) 'yolo'"):
+        build_model(merge_from_list(get_cfg(), ["MODEL.ARCH", "yolo", "MODEL.BACKBONE", "tiny"]))
+    with pytest.raises(KeyError, match="unknown neck 'bifpn'"):
+        build_model(merge_from_list(get_cfg(), ["MODEL.NECK", "bifpn", "MODEL.BACKBONE", "tiny",
+                                                "FPN.IN_LEVELS", "[2, 3, 4]"]))
     with pytest.raises(FileNotFoundError, match="weights file nowhere.h5 does not exist"):
-        TwoStageDetector.from_cfg(merge_from_list(get_cfg(), ["MODEL.WEIGHTS", "nowhere.h5"]))
+        build_model(merge_from_list(get_cfg(), ["MODEL.WEIGHTS", "nowhere.h5"]))
+    with pytest.raises(ValueError, match="R-FCN runs on one feature level"):
+        build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn"] + ["MODEL.ARCH", "rfcn"]))
+    with pytest.raises(ValueError, match="ANCHOR.SIZES needs one anchor size per level"):
+        build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn"] + ["ANCHOR.SIZES", "[32]"]))
+    with pytest.raises(ValueError, match="the tiny backbone has strides"):
+        build_model(merge_from_list(get_cfg(), ["MODEL.BACKBONE", "tiny", "MODEL.FEATURE_STRIDE", "32"]))

@@ -1,0 +1,57 @@
+"""Box heads: pooled RoI features [K, P, P, C] -> per-RoI features [K, D].
+
+  fc        Flatten, then 2 fully connected layers of ``dim`` with ReLU
+            (fc6, fc7): the FPN 2-fc head (dim 1024), and tiny's (256).
+  vgg16_fc  VGG16's fc6 / fc7 (4096) with dropout 0.5, as py-faster-rcnn;
+            TFFRCNN's VGG_imagenet.npy fills them (caffe_weights.py).
+  res5      ResNet50's res5 stage and global average pooling (2048), the C4
+            layout on 14 x 14 RoIs; weights and frozen BatchNorm as the
+            resnet50 backbone's.
+Each builder takes (weights, dim) and returns a Keras layer whose
+``pooled_size`` is the RoI size it is made for (MODEL.POOLED_SIZE overrides).
+"""
+import keras
+
+from detect.modeling.backbones import RESNET50_LEVELS, check_exists, freeze_batchnorm, keras_application
+from detect.modeling.caffe_weights import load_vgg16_npy_fc
+from detect.modeling.registry import Registry
+
+BOX_HEADS = Registry("box head")
+
+
+def _fc_layers(dim, dropout):
+    layers = [keras.layers.Flatten()]
+    for name in ("fc6", "fc7"):
+        layers.append(keras.layers.Dense(dim, activation="relu", name=name))
+        if dropout:
+            layers.append(keras.layers.Dropout(dropout))
+    return layers
+
+
+@BOX_HEADS.register("fc")
+def fc(weights="", dim=1024):
+    head = keras.Sequential(_fc_layers(dim, 0.0), name="fc_head")
+    head.pooled_size = 7
+    return head
+
+
+@BOX_HEADS.register("vgg16_fc")
+def vgg16_fc(weights="", dim=4096, channels=512, pooled_size=7):
+    head = keras.Sequential(_fc_layers(dim, 0.5), name="vgg16_head")
+    if weights.endswith(".npy"):
+        check_exists(weights, "vgg16")
+        head.build((None, pooled_size, pooled_size, channels))
+        load_vgg16_npy_fc(weights, head, channels, pooled_size)
+    head.pooled_size = pooled_size
+    return head
+
+
+@BOX_HEADS.register("res5")
+def res5(weights="", dim=2048):
+    base = keras_application(keras.applications.ResNet50, weights, "resnet50")
+    freeze_batchnorm(base)
+    c4 = base.get_layer(RESNET50_LEVELS[4]).output
+    head = keras.Sequential([keras.Model(c4, base.output, name="res5"),
+                             keras.layers.GlobalAveragePooling2D()], name="resnet50_head")
+    head.pooled_size = 14
+    return head

@@ -1,0 +1,66 @@
+"""Detections from head outputs, in-graph: decode, clip, per-class NMS,
+optional box voting, and rescaling to the original image's pixels.
+
+The one place this happens: the detector's ``detect`` uses it, and through
+it test_net.py, demo.py, the trainer's TensorBoard images and exports.
+"""
+import tensorflow as tf
+
+from detect.boxes import box_ops
+
+
+class DetectionPostprocessor:
+    """Args:
+      bbox_stds: the box-target normalization the head was trained with.
+      nms_thresh: per-class NMS IoU; score_thresh: lowest score kept.
+      detections_per_image: D, the cap after NMS (and the output size).
+      bbox_vote_iou: None, or box voting's IoU (Detectron's VOTE_TH).
+    """
+
+    def __init__(self, bbox_stds=(0.1, 0.1, 0.2, 0.2), nms_thresh=0.3, score_thresh=0.05,
+                 detections_per_image=100, bbox_vote_iou=None):
+        self.bbox_stds = tuple(bbox_stds)
+        self.nms_thresh, self.score_thresh = nms_thresh, score_thresh
+        self.detections_per_image, self.bbox_vote_iou = detections_per_image, bbox_vote_iou
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        t = cfg.TEST
+        return cls(cfg.TRAIN.BBOX_STDS, t.NMS, t.SCORE_THRESH, t.DETECTIONS_PER_IMAGE,
+                   t.BBOX_VOTE_IOU if t.BBOX_VOTE else None)
+
+    def __call__(self, proposals, class_logits, box_deltas, image_size):
+        """Detections of one image, in the (resized) input image's pixels.
+
+        Args:
+          proposals: [R, 4]; class_logits: [R, C] (C with the background);
+          box_deltas: [R, C, 4] class-specific or [R, 1, 4] agnostic;
+          image_size: int32 [2] (height, width) of the input image.
+
+        Returns:
+          boxes [D, 4], scores [D], classes int32 [D] (1..C-1), and
+          num_detections int32 []: the first num_detections rows are valid.
+        """
+        scores = tf.nn.softmax(class_logits)[:, 1:]
+        c = tf.shape(class_logits)[1] - 1
+        per_class = tf.shape(box_deltas)[1] > 1
+        box_deltas = tf.cond(per_class, lambda: box_deltas[:, 1:],
+                             lambda: tf.tile(box_deltas, [1, c, 1]))
+        boxes = box_ops.decode(tf.tile(proposals[:, None], [1, c, 1]), box_deltas, self.bbox_stds)
+        boxes = box_ops.clip(boxes, image_size[0], image_size[1])
+        d = self.detections_per_image
+        nms = tf.image.combined_non_max_suppression(boxes[None], scores[None], d, d, self.nms_thresh,
+                                                    self.score_thresh, clip_boxes=False)
+        kept, classes = nms.nmsed_boxes[0], tf.cast(nms.nmsed_classes[0], tf.int32)
+        if self.bbox_vote_iou is not None:
+            kept = box_ops.box_voting(kept, classes, boxes, scores, self.bbox_vote_iou)
+        return kept, nms.nmsed_scores[0], classes + 1, nms.valid_detections[0]
+
+
+def rescale_boxes(boxes, image_size, original_size):
+    """Boxes [..., 4] in a resized image's pixels -> the original image's,
+    clipped to it. image_size, original_size: [2] (height, width)."""
+    scale_y = tf.cast(original_size[0], tf.float32) / tf.cast(image_size[0], tf.float32)
+    scale_x = tf.cast(original_size[1], tf.float32) / tf.cast(image_size[1], tf.float32)
+    boxes = boxes * tf.stack([scale_x, scale_y, scale_x, scale_y])
+    return box_ops.clip(boxes, original_size[0], original_size[1])

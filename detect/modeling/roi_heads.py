@@ -1,0 +1,145 @@
+"""RoI heads: sampled RoIs -> class logits and box deltas -> losses.
+
+  faster_rcnn  StandardROIHeads: a pooler (roi_pool / roi_align, one level
+               or FPN levels), a box head (box_heads.py) and the Fast R-CNN
+               predictor (class logits and class-specific deltas).
+  rfcn         RFCNROIHeads: k x k position-sensitive score maps for the
+               classes and a class-agnostic box, PS-RoI pooled and averaged.
+Both share the RoI sampling (targets/proposal_targets.py) and the losses
+(``rcnn_cls``, ``rcnn_box``), and return their losses as a dict, so a head
+with more outputs (a mask) adds its own names.
+
+``call(features, rois)`` -> (logits [K, C], deltas [K, C, 4] or [K, 1, 4]);
+rois [K, 5] = (batch index, x1, y1, x2, y2) in input pixels.
+"""
+import keras
+import tensorflow as tf
+
+from detect.losses import rcnn_losses
+from detect.modeling.box_heads import BOX_HEADS
+from detect.modeling.poolers import ROIPooler
+from detect.modeling.registry import Registry
+from detect.ops import ps_roi_pool
+from detect.targets.proposal_targets import sample_rois
+
+ROI_HEADS = Registry("RoI heads (MODEL.ARCH)")
+
+
+def batch_rois(boxes_per_image):
+    """[K, 5] RoIs from a list of [K_i, 4] boxes, one per image of the batch."""
+    return tf.concat([tf.concat([tf.fill([tf.shape(b)[0], 1], float(i)), b], axis=1)
+                      for i, b in enumerate(boxes_per_image)], axis=0)
+
+
+class ROIHeads(keras.layers.Layer):
+    """RoI sampling and the Fast R-CNN losses around a subclass's ``call``.
+
+    Args:
+      num_classes: C, including the background.
+      sampling: sample_rois' keywords (batch_size, fg_fraction, ...).
+      bbox_stds: box-target normalization; sigma: smooth L1 sigma.
+    """
+
+    def __init__(self, num_classes, sampling=None, bbox_stds=(0.1, 0.1, 0.2, 0.2), sigma=1.0,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes, self.sigma = num_classes, sigma
+        self.bbox_stds = tuple(bbox_stds)
+        self.sampling = dict(sampling or {}, bbox_stds=self.bbox_stds)
+
+    @staticmethod
+    def common_args(cfg):
+        """The keywords every RoI head takes from cfg."""
+        t = cfg.TRAIN
+        return {"sampling": {"batch_size": t.ROI_BATCH_SIZE, "fg_fraction": t.FG_FRACTION,
+                             "fg_thresh": t.FG_THRESH, "bg_thresh_hi": t.BG_THRESH_HI,
+                             "bg_thresh_lo": t.BG_THRESH_LO},
+                "bbox_stds": t.BBOX_STDS, "sigma": t.RCNN_SIGMA, "name": "roi_heads"}
+
+    def losses(self, features, proposals, targets, seeds, training=True):
+        """Named losses of the sampled RoIs.
+
+        Args:
+          proposals: per image [P_i, 4]; targets: per image (gt_boxes [G, 4],
+            gt_classes [G], gt_crowd [G]); seeds: per image int32 [2].
+        """
+        rois, labels, box_targets = [], [], []
+        for p, (boxes, classes, crowd), seed in zip(proposals, targets, seeds):
+            r, lb, t = sample_rois(p, boxes, classes, crowd, seed, **self.sampling)
+            rois.append(r)
+            labels.append(lb)
+            box_targets.append(t)
+        logits, deltas = self(features, batch_rois(rois), training=training)
+        return rcnn_losses(logits, deltas, tf.concat(labels, 0), tf.concat(box_targets, 0), self.sigma)
+
+
+@ROI_HEADS.register("faster_rcnn")
+class StandardROIHeads(ROIHeads):
+    """Args: pooler (poolers.ROIPooler), box_head (box_heads.py), num_classes."""
+
+    def __init__(self, pooler, box_head, num_classes, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        self.pooler, self.body = pooler, box_head
+        self.cls = keras.layers.Dense(num_classes, name="cls_score",
+                                      kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+        self.box = keras.layers.Dense(4 * num_classes, name="bbox_pred",
+                                      kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
+
+    @classmethod
+    def from_cfg(cls, cfg, backbone, strides):
+        """strides: {level name: stride} of the features the heads see.
+        MODEL.POOLER_LEVELS picks the pooled ones (default: all)."""
+        m = cfg.MODEL
+        head_name, head_dim = backbone.default_box_head
+        if m.BOX_HEAD and m.BOX_HEAD != head_name:
+            head_name, head_dim = m.BOX_HEAD, 0
+        builder = BOX_HEADS.get(head_name)
+        box_head = builder(weights=m.WEIGHTS,
+                           **({"dim": m.BOX_HEAD_DIM or head_dim} if m.BOX_HEAD_DIM or head_dim else {}))
+        pooled = strides
+        if m.POOLER_LEVELS:
+            pooled = {n: s for n, s in strides.items() if int(n[1:]) in m.POOLER_LEVELS}
+            if len(pooled) != len(m.POOLER_LEVELS):
+                raise ValueError(f"MODEL.POOLER_LEVELS {list(m.POOLER_LEVELS)}: the features have "
+                                 f"levels {sorted(strides, key=strides.get)}")
+        pooler = ROIPooler(m.POOLER, m.POOLED_SIZE or box_head.pooled_size, pooled, m.SAMPLING_RATIO,
+                           m.POOLER_CANONICAL_SIZE, m.POOLER_CANONICAL_LEVEL, name="pooler")
+        return cls(pooler, box_head, m.NUM_CLASSES, **cls.common_args(cfg))
+
+    def call(self, features, rois, training=False):
+        x = self.body(self.pooler(features, rois), training=training)
+        return self.cls(x), tf.reshape(self.box(x), [-1, self.num_classes, 4])
+
+
+@ROI_HEADS.register("rfcn")
+class RFCNROIHeads(ROIHeads):
+    """R-FCN on one feature level: a 1x1 conv to ``channels``, then k x k x C
+    class maps and k x k x 4 box maps, PS-RoI pooled and averaged (voting)."""
+
+    def __init__(self, level, stride, num_classes, group_size=7, channels=512, **kwargs):
+        super().__init__(num_classes, **kwargs)
+        init = keras.initializers.RandomNormal(stddev=0.01)
+        self.level, self.group_size, self.spatial_scale = level, group_size, 1.0 / stride
+        self.reduce = keras.layers.Conv2D(channels, 1, activation="relu", kernel_initializer=init,
+                                          name="rfcn_reduce")
+        self.cls_maps = keras.layers.Conv2D(group_size * group_size * num_classes, 1,
+                                            kernel_initializer=init, name="rfcn_cls")
+        self.box_maps = keras.layers.Conv2D(group_size * group_size * 4, 1,
+                                            kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
+                                            name="rfcn_bbox")
+
+    @classmethod
+    def from_cfg(cls, cfg, backbone, strides):
+        if len(strides) != 1:
+            raise ValueError(f"R-FCN runs on one feature level, got {sorted(strides)}; "
+                             "leave MODEL.NECK empty")
+        (level, stride), = strides.items()
+        return cls(level, stride, cfg.MODEL.NUM_CLASSES, cfg.MODEL.RFCN_GROUP_SIZE,
+                   **cls.common_args(cfg))
+
+    def call(self, features, rois, training=False):
+        x = self.reduce(features[self.level])
+        k = self.group_size
+        cls = ps_roi_pool(self.cls_maps(x), rois, self.num_classes, k, self.spatial_scale)
+        box = ps_roi_pool(self.box_maps(x), rois, 4, k, self.spatial_scale)
+        return tf.reduce_mean(cls, axis=[1, 2]), tf.reduce_mean(box, axis=[1, 2])[:, None, :]

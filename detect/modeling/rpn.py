@@ -1,0 +1,118 @@
+"""Region Proposal Network (Ren et al. 2015) over one feature level or many.
+
+One head (3x3 conv + ReLU, then an objectness logit and 4 deltas per anchor)
+is shared by all levels; each level has its own reference anchors, shifted by
+its stride. Training: anchor targets over the anchors of all levels together,
+the ``rpn_cls`` / ``rpn_box`` losses, and proposals; inference: proposals
+(proposals.py: per-level top-k, merged NMS, top-n).
+"""
+import keras
+import tensorflow as tf
+
+from detect.boxes.anchors import grid_anchors, reference_anchors
+from detect.losses import rpn_losses
+from detect.modeling.proposals import generate_proposals
+from detect.targets.anchor_targets import anchor_targets
+
+
+class RPNHead(keras.layers.Layer):
+    """3x3 conv + ReLU, then per anchor an objectness logit and 4 deltas.
+
+    call(features [B, h, w, C]) -> (logits [B, h * w * A], deltas [B, h * w * A, 4]),
+    ordered (h, w, anchor) like ``grid_anchors``.
+    """
+
+    def __init__(self, num_anchors, channels=512, **kwargs):
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(stddev=0.01)
+        self.num_anchors = num_anchors
+        self.conv = keras.layers.Conv2D(channels, 3, padding="same", activation="relu",
+                                        kernel_initializer=init, name="rpn_conv")
+        self.cls = keras.layers.Conv2D(num_anchors, 1, kernel_initializer=init, name="rpn_cls")
+        self.box = keras.layers.Conv2D(4 * num_anchors, 1, kernel_initializer=init, name="rpn_box")
+
+    def call(self, features):
+        x = self.conv(features)
+        b = tf.shape(features)[0]
+        return (tf.reshape(self.cls(x), [b, -1]), tf.reshape(self.box(x), [b, -1, 4]))
+
+
+class RPN(keras.layers.Layer):
+    """call(features {name: [B, h, w, C]}) -> per-level lists (in stride
+    order) of logits [B, A_l], deltas [B, A_l, 4] and anchors [A_l, 4].
+
+    Args:
+      reference_anchors: {level name: [A, 4]} anchors at cell (0, 0), the
+        same count A on every level (anchors.py).
+      strides: {level name: stride}.
+      channels: width of the shared 3x3 conv.
+      train, test: proposal settings (generate_proposals' keywords).
+      targets: anchor_targets' keywords; sigma: smooth L1 sigma of rpn_box.
+    """
+
+    def __init__(self, reference_anchors, strides, channels, *, train, test, targets=None,
+                 sigma=3.0, **kwargs):
+        super().__init__(**kwargs)
+        counts = {len(a) for a in reference_anchors.values()}
+        if len(counts) != 1:
+            raise ValueError(f"every level needs the same number of anchors, got {sorted(counts)}")
+        self.levels = sorted(reference_anchors, key=strides.get)
+        self.reference_anchors, self.strides = reference_anchors, strides
+        self.head = RPNHead(counts.pop(), channels=channels)
+        self.train_params, self.test_params = dict(train), dict(test)
+        self.target_params, self.sigma = dict(targets or {}), sigma
+
+    @classmethod
+    def from_cfg(cls, cfg, strides, channels):
+        """The RPN of cfg over levels {name: stride}; channels: the shared
+        conv's width unless RPN.CONV_CHANNELS sets it."""
+        r, a = cfg.RPN, cfg.ANCHOR
+        names = sorted(strides, key=strides.get)
+        if len(names) == 1:
+            anchors = {names[0]: reference_anchors(a.BASE_SIZE, a.RATIOS, a.SCALES)}
+        else:
+            if len(a.SIZES) != len(names):
+                raise ValueError(f"ANCHOR.SIZES needs one anchor size per level ({', '.join(names)}), "
+                                 f"got {list(a.SIZES)}")
+            # base = the stride: the reference anchor is centred in its cell
+            anchors = {n: reference_anchors(strides[n], a.RATIOS, [size / strides[n]])
+                       for n, size in zip(names, a.SIZES)}
+        return cls(anchors, strides, r.CONV_CHANNELS or channels,
+                   train={"pre_nms_top_n": r.PRE_NMS_TOP_N_TRAIN, "post_nms_top_n": r.POST_NMS_TOP_N_TRAIN,
+                          "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE},
+                   test={"pre_nms_top_n": r.PRE_NMS_TOP_N_TEST, "post_nms_top_n": r.POST_NMS_TOP_N_TEST,
+                         "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE},
+                   targets={"positive_overlap": r.POSITIVE_OVERLAP,
+                            "negative_overlap": r.NEGATIVE_OVERLAP, "fg_fraction": r.FG_FRACTION,
+                            "batch_size": r.BATCH_SIZE, "straddle_thresh": r.STRADDLE_THRESH},
+                   sigma=cfg.TRAIN.RPN_SIGMA, name="rpn")
+
+    def call(self, features):
+        logits, deltas, anchors = [], [], []
+        for name in self.levels:
+            f = features[name]
+            lg, dt = self.head(f)
+            shape = tf.shape(f)
+            logits.append(lg)
+            deltas.append(dt)
+            anchors.append(grid_anchors(self.reference_anchors[name], shape[1], shape[2],
+                                        self.strides[name]))
+        return logits, deltas, anchors
+
+    def losses(self, outputs, i, gt_boxes, gt_crowd, image_size, seed):
+        """{"rpn_cls", "rpn_box"} of image i of the batch (anchors of all levels)."""
+        logits, deltas, anchors = outputs
+        all_anchors = tf.concat(anchors, 0) if len(anchors) > 1 else anchors[0]
+        labels, targets = anchor_targets(all_anchors, gt_boxes, gt_crowd, image_size[0],
+                                         image_size[1], seed, **self.target_params)
+        lg = tf.concat([x[i] for x in logits], 0) if len(logits) > 1 else logits[0][i]
+        dt = tf.concat([x[i] for x in deltas], 0) if len(deltas) > 1 else deltas[0][i]
+        return rpn_losses(lg, dt, labels, targets, self.sigma)
+
+    def proposals(self, outputs, i, image_size, training):
+        """Proposals [P, 4] of image i (no gradient flows back through them)."""
+        logits, deltas, anchors = outputs
+        params = self.train_params if training else self.test_params
+        boxes, _ = generate_proposals(anchors, [tf.sigmoid(x[i]) for x in logits],
+                                      [x[i] for x in deltas], image_size[0], image_size[1], **params)
+        return tf.stop_gradient(boxes)
