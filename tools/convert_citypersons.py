@@ -1,39 +1,12 @@
 #!/usr/bin/env python
 """CityPersons gtBboxCityPersons JSON files -> one pedestrian COCO-format file.
 
-    python tools/convert_citypersons.py --gt-root /path/to/gtBboxCityPersons --split val \
-        --out data/citypersons/annotations/citypersons_val.json
-
-Then link the images: data/citypersons/images/<split> -> leftImg8bit/<split>
-(see data/README.md); the dataset is then called citypersons_<split>.
+The command lives in the library (detect/cli/convert_citypersons.py);
+``--help`` lists its options.
 """
-import argparse
-import logging
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from detect.datasets.citypersons import convert_citypersons  # noqa: E402
-from detect.datasets.records import BadInputError  # noqa: E402
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--gt-root", required=True, help="the gtBboxCityPersons folder")
-    p.add_argument("--split", required=True, help="train or val")
-    p.add_argument("--out", required=True)
-    p.add_argument("--strict", action="store_true")
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        n_images, n_anns, skips = convert_citypersons(a.gt_root, a.split, a.out, a.strict)
-    except (BadInputError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(f"wrote {a.out}: {n_images} images, {n_anns} annotations; {skips.summary()}")
-    return 0
-
+from detect.cli.convert_citypersons import main
 
 if __name__ == "__main__":
     sys.exit(main())

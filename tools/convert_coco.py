@@ -6,7 +6,7 @@ TFRecords with instance masks.
 """
 import sys
 
-from convert_dataset_common import main
+from detect.cli.convert import main
 
 if __name__ == "__main__":
     sys.exit(main("COCO", default_masks=True))

@@ -5,7 +5,7 @@
 """
 import sys
 
-from convert_dataset_common import main
+from detect.cli.convert import main
 
 if __name__ == "__main__":
     sys.exit(main("PASCAL VOC", default_masks=False))

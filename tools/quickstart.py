@@ -22,8 +22,6 @@ import time
 
 T_START = time.time()  # the wall time includes loading TensorFlow
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 from detect.tf_env import onednn_enabled, set_defaults  # noqa: E402
 
@@ -31,10 +29,7 @@ from detect.tf_env import onednn_enabled, set_defaults  # noqa: E402
 # 1.7x faster on AVX2 CPUs (detect/tf_env.py); TF_ENABLE_ONEDNN_OPTS=0 opts out.
 set_defaults(onednn=True)
 
-import demo  # noqa: E402
-import make_toy_dataset  # noqa: E402
-import test_net  # noqa: E402
-import train_net  # noqa: E402
+from detect.cli import demo, make_toy_dataset, test_net, train_net  # noqa: E402
 
 MAP_TARGET, MINUTES_TARGET = 0.90, 10.0
 

@@ -1,0 +1,8 @@
+"""The command-line programs behind tools/*.py, as library modules: each has
+``main(argv=None) -> exit status``. tools/<name>.py only calls it, so tools
+import the library and never one another.
+
+A module that runs TensorFlow calls ``detect.tf_env.set_defaults()`` before
+importing it; a caller that wants other settings (tools/quickstart.py asks
+for oneDNN) calls set_defaults first.
+"""

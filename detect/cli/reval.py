@@ -1,0 +1,44 @@
+"""Evaluates a detections file (COCO results JSON) against a named dataset.
+
+    python tools/reval.py --dataset toy_test --results output/detections.json
+    python tools/reval.py --dataset citypersons_val --results dets.json --metric mr coco
+
+Metrics and their defaults by dataset: detect/evaluation/dispatch.py. Only
+the annotations are read (image files need not be there). Every detection is
+checked first; what was dropped is counted, with the first example of each
+reason. Exit status 2, with a message, for an unreadable file, a results
+file with no valid detection, or a dataset without ground truth.
+The results' category_id is the dataset's own category id (VOC: 1..20).
+"""
+import argparse
+import json
+import sys
+
+from detect.datasets import BadInputError, get_dataset
+from detect.evaluation import METRICS, default_metrics, evaluate, load_results
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--results", required=True, help="COCO results JSON")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--metric", nargs="+", choices=METRICS, help="default: by dataset kind")
+    p.add_argument("--json", help="also write the figures to this JSON file")
+    a = p.parse_args(argv)
+    try:
+        dataset = get_dataset(a.dataset, a.data_dir, check_images=False)
+        results = load_results(a.results)
+        if not results:
+            raise BadInputError(f"{a.results} holds no detections: nothing to evaluate")
+        figures, report = evaluate(dataset, results, a.metric or default_metrics(a.dataset))
+    except (BadInputError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{a.dataset}: {len(dataset)} images ({dataset.skips.summary()}), "
+          f"{len(results)} detections\n")
+    print(report)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(figures, f, indent=2)
+    return 0

@@ -1,0 +1,182 @@
+"""Trains a detector.
+
+    python tools/train_net.py --cfg experiments/cfgs/faster_rcnn_vgg16.yml \
+        --dataset voc_2007_trainval --weights data/imagenet_weights/vgg16.h5 --iters 70000
+
+Checkpoints, TensorBoard logs and the merged config go to --output
+(default output/<arch>_<backbone>_<dataset>); --resume continues from the
+latest checkpoint there. Ctrl-C saves a checkpoint first.
+
+--resume without --cfg continues the run with its own <output>/config.yml
+(--set and the flags still apply on top). Before anything in the run is
+written, the checkpoint is restored: if it does not fit the model (another
+backbone, ANCHOR.SCALES, ...) or holds NaN/inf, the tool stops, names the
+settings that differ from the run's config.yml and leaves the run as it was.
+The line "weights: ..." says what the model starts from (a random
+initialization is said so).
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+
+from detect.tf_env import set_defaults
+
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
+
+import tensorflow as tf
+
+from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
+                           merge_from_list, validate_cfg)
+from detect.datasets import BadInputError, get_dataset
+from detect.datasets.pipeline import build_pipeline
+from detect.engine.trainer import (CheckpointMismatchError, NonFiniteCheckpointError,
+                                   NonFiniteError, Trainer, existing_checkpoints)
+from detect.modeling.build import build_model
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cfg", help="YAML overrides (experiments/cfgs/*.yml)")
+    p.add_argument("--dataset", help="training set (default: DATASETS.TRAIN, toy_train)")
+    p.add_argument("--data-dir", help="dataset root (default: DATA_DIR)")
+    p.add_argument("--net", help="backbone: vgg16 | resnet50 | tiny (MODEL.BACKBONE)")
+    p.add_argument("--weights", help="backbone weights (MODEL.WEIGHTS)")
+    p.add_argument("--iters", type=int, help="iterations (TRAIN.MAX_ITERS)")
+    p.add_argument("--output", help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint (without --cfg: with the run's config.yml)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    return p.parse_args(argv)
+
+
+def setup(a, base=None):
+    """Defaults, then base (a YAML file: --cfg, or on --resume the run's own
+    config.yml), then --set, then the other flags; range-checked."""
+    cfg = get_cfg()
+    if base:
+        merge_from_file(cfg, base)
+    merge_from_list(cfg, a.set)
+    if a.net:
+        cfg.MODEL.BACKBONE = a.net
+    if a.weights is not None:
+        cfg.MODEL.WEIGHTS = a.weights
+    if a.iters is not None:
+        cfg.TRAIN.MAX_ITERS = a.iters
+    if a.data_dir:
+        cfg.DATA_DIR = a.data_dir
+    if a.dataset:
+        cfg.DATASETS.TRAIN = a.dataset
+    return validate_cfg(cfg)
+
+
+def output_dir(a, cfg):
+    return a.output or os.path.join(cfg.OUTPUT_DIR, f"{cfg.MODEL.ARCH}_{cfg.MODEL.BACKBONE}_{cfg.DATASETS.TRAIN}")
+
+
+def describe_weights(cfg, restored=None):
+    """The "weights: ..." line: what the model starts from."""
+    w = cfg.MODEL.WEIGHTS
+    if restored:
+        return f"weights: restored from {restored}" + (f" (MODEL.WEIGHTS {w} not loaded)" if w else "")
+    if not w:
+        note = "" if cfg.MODEL.BACKBONE == "tiny" else (
+            "; a pretrained backbone trains far better: --weights imagenet or a file (data/README.md)")
+        return f"weights: random initialization (MODEL.WEIGHTS is empty){note}"
+    if w == "imagenet":
+        return f"weights: ImageNet {cfg.MODEL.BACKBONE} (keras.applications)"
+    return f"weights: {w}"
+
+
+def config_changes(saved_path, cfg):
+    """'KEY old -> new' for each setting that differs from a run's saved
+    config.yml; None if there is none or it does not load."""
+    if not os.path.exists(saved_path):
+        return None
+    try:
+        saved = merge_from_file(get_cfg(), saved_path)
+    except (KeyError, ValueError, OSError):
+        return None
+    return [f"{k} {old!r} -> {new!r}" for k, old, new in diff_cfg(saved, cfg)]
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        cfg = setup(a, a.cfg)
+        out = output_dir(a, cfg)
+        saved_cfg = os.path.join(out, "config.yml")
+        if a.resume and not a.cfg and os.path.exists(saved_cfg):
+            cfg = setup(a, saved_cfg)
+            print(f"config: {saved_cfg} (the run's own; --cfg not given)")
+        dataset = get_dataset(cfg.DATASETS.TRAIN, cfg.DATA_DIR)
+    except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
+        print(f"MODEL.NUM_CLASSES set to {dataset.num_classes} for {dataset.name}")
+        cfg.MODEL.NUM_CLASSES = dataset.num_classes
+    checkpoints = existing_checkpoints(os.path.join(out, "checkpoints"))
+    if not a.resume and checkpoints:
+        print(f"error: {out} already holds checkpoints; pass --resume to continue, or another "
+              "--output", file=sys.stderr)
+        return 2
+    resuming = a.resume and bool(checkpoints)
+    changes = config_changes(saved_cfg, cfg) if resuming else None
+    print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}); output in {out}")
+    tf.keras.utils.set_random_seed(cfg.TRAIN.SEED)
+    build_cfg = cfg
+    if resuming:  # the checkpoint holds every weight: no download, no weights file needed
+        build_cfg = copy.deepcopy(cfg)
+        build_cfg.MODEL.WEIGHTS = ""
+    try:
+        model = build_model(build_cfg)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    data = build_pipeline(dataset, training=True, batch_size=cfg.TRAIN.IMS_PER_BATCH,
+                          scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
+                          flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
+                          seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True)
+    trainer = Trainer(cfg, model, data, out)
+    restored = None
+    if a.resume:
+        try:  # before anything in the run is written
+            restored = trainer.restore()
+        except NonFiniteCheckpointError as e:
+            print(f"error: {e}\nNothing in {out} was changed.", file=sys.stderr)
+            return 2
+        except CheckpointMismatchError as e:
+            if changes:
+                why = f"settings that differ from {saved_cfg}: " + "; ".join(changes)
+            elif changes is None:
+                why = f"{saved_cfg} is missing or does not load, so no settings can be compared"
+            else:
+                why = f"the settings are those of {saved_cfg}"
+            print(f"error: {e}\n{why}.\nNothing in {out} was changed. To continue this run, resume "
+                  "without --cfg (it uses the run's config.yml) and without --set for those keys; "
+                  "for new settings, train into another --output.", file=sys.stderr)
+            return 2
+        print(f"resumed from {restored} (iteration {int(trainer.step.numpy())})" if restored
+              else "no checkpoint to resume from; starting at iteration 0")
+        if restored and changes:
+            print(f"settings changed since {saved_cfg}: " + "; ".join(changes))
+    print(describe_weights(cfg, restored))
+    # Training starts: only now are the run's config and classes (re)written.
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.yml"), "w") as f:
+        f.write(cfg_to_yaml(cfg))
+    with open(os.path.join(out, "classes.json"), "w") as f:
+        json.dump(list(dataset.class_names), f)
+    try:
+        losses = trainer.train(cfg.TRAIN.MAX_ITERS, progress=not a.no_progress)
+    except NonFiniteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    print(f"done: {int(trainer.step.numpy())} iterations; checkpoint {trainer.manager.latest_checkpoint}; "
+          "final losses " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    return 0
