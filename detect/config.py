@@ -4,12 +4,19 @@
     cfg = get_cfg()                                   # a fresh copy of the defaults
     merge_from_file(cfg, "experiments/cfgs/x.yml")   # unknown keys / wrong types: error
     merge_from_list(cfg, ["TRAIN.SCALES", "[480, 600]", "TRAIN.MAX_ITERS", "100"])
+    validate_cfg(cfg)                                 # ranges (RANGES) and keys that must agree
+
+Every override is range-checked as it is merged (``TRAIN.SCALES []``,
+``TRAIN.SNAPSHOT_ITERS 0``: a ValueError naming the key and what it allows);
+validate_cfg checks the finished config once more, with the cross-key rules.
 
 Components never read the config themselves: each has one ``from_cfg``.
 Keys ending in _TRAIN / _TEST hold the value for that phase.
 """
 import ast
 import copy
+import math
+import os
 
 import yaml
 from easydict import EasyDict as edict
@@ -17,24 +24,37 @@ from easydict import EasyDict as edict
 _C = edict()
 
 _C.MODEL = edict()
-_C.MODEL.ARCH = "faster_rcnn"  # detector: faster_rcnn | rfcn
-_C.MODEL.BACKBONE = "vgg16"  # feature extractor: vgg16 | resnet50
+_C.MODEL.ARCH = "faster_rcnn"  # RoI heads (modeling/roi_heads.py): faster_rcnn | rfcn
+_C.MODEL.BACKBONE = "vgg16"  # feature extractor (modeling/backbones.py): vgg16 | resnet50 | tiny
+_C.MODEL.NECK = ""  # between backbone and heads: "" (the backbone's one level) | fpn
 _C.MODEL.NUM_CLASSES = 21  # object classes + 1 for the background (VOC: 21)
-_C.MODEL.POOLER = "roi_pool"  # Fast R-CNN RoI op: roi_pool | roi_align
-_C.MODEL.POOLED_SIZE = 0  # RoI op output, bins per side (0: the backbone's, vgg16 7, resnet50 14)
+_C.MODEL.BOX_HEAD = ""  # pooled RoI -> features: "" (the backbone's: vgg16_fc, res5, fc) | fc | vgg16_fc | res5
+_C.MODEL.BOX_HEAD_DIM = 0  # width of the fc box heads (0: the head's default: vgg16_fc 4096, fc 1024; tiny 256)
+_C.MODEL.POOLER = "roi_pool"  # Fast R-CNN RoI op: roi_pool | roi_align (aligned, ROIAlignV2)
+_C.MODEL.POOLED_SIZE = 0  # RoI op output, bins per side (0: the box head's, res5 14, others 7)
 _C.MODEL.SAMPLING_RATIO = 2  # roi_align samples per bin side (<= 0: adaptive)
-_C.MODEL.FEATURE_STRIDE = 16  # backbone output stride in pixels
+_C.MODEL.POOLER_LEVELS = []  # feature levels RoIs are pooled from (FPN: [2, 3, 4, 5]); []: all
+_C.MODEL.POOLER_CANONICAL_SIZE = 224  # multi-level pooling: a RoI this size (sqrt of area, pixels) ...
+_C.MODEL.POOLER_CANONICAL_LEVEL = 4  # ... goes to this level; x2 size = one level up (FPN eq. 1)
+_C.MODEL.FEATURE_STRIDE = 16  # single-level backbone output stride in pixels (no neck)
 _C.MODEL.RFCN_GROUP_SIZE = 7  # R-FCN position-sensitive grid, k x k
 _C.MODEL.PIXEL_NORMALIZATION = "caffe"  # see detect/datasets/pipeline.py
 _C.MODEL.WEIGHTS = ""  # imagenet | path to .h5/.keras | path to VGG_imagenet.npy | "" (random)
 _C.MODEL.FREEZE_AT = 2  # backbone stages kept frozen (py-faster-rcnn: conv1-2 of VGG16)
 
+_C.FPN = edict()
+_C.FPN.IN_LEVELS = [2, 3, 4, 5]  # backbone levels into the FPN (C2-C5: strides 4-32)
+_C.FPN.CHANNELS = 256  # width of every FPN level (and of the RPN conv on them)
+_C.FPN.TOP_LEVEL = 6  # last FPN level; levels above the backbone's by stride-2 subsampling (P6)
+
 _C.ANCHOR = edict()
 _C.ANCHOR.BASE_SIZE = 16  # side of the reference anchor, pixels
 _C.ANCHOR.SCALES = [8, 16, 32]  # multiples of BASE_SIZE
 _C.ANCHOR.RATIOS = [0.5, 1.0, 2.0]  # height / width
+_C.ANCHOR.SIZES = []  # several levels (FPN): one anchor size per level, pixels (32, ..., 512)
 
 _C.RPN = edict()
+_C.RPN.CONV_CHANNELS = 0  # width of the RPN's 3x3 conv (0: the backbone's, or FPN.CHANNELS)
 _C.RPN.PRE_NMS_TOP_N_TRAIN = 12000  # proposals kept before NMS, training
 _C.RPN.PRE_NMS_TOP_N_TEST = 6000  # proposals kept before NMS, testing
 _C.RPN.POST_NMS_TOP_N_TRAIN = 2000  # proposals kept after NMS, training
@@ -109,6 +129,110 @@ def _check_type(key, old, new):
                      f"(default {old!r}), got {type(new).__name__} {new!r}")
 
 
+def _number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _at_least(lo):
+    return (lambda v: _number(v) and v >= lo), f"a number >= {lo}"
+
+
+def _above(lo):
+    return (lambda v: _number(v) and v > lo), f"a number > {lo}"
+
+
+_FRACTION = (lambda v: _number(v) and 0 <= v <= 1), "a fraction in [0, 1]"
+
+
+def _positive_list(kind, what, length=None):
+    def ok(v):
+        return ((len(v) == length if length else len(v) > 0)
+                and all(_number(x) and x > 0 and isinstance(x, kind) for x in v))
+    return ok, (f"a list of {length} positive {what}" if length else f"a non-empty list of positive {what}")
+
+
+_SIZES = _positive_list(int, "integers (pixels)")
+_NUMBERS = _positive_list((int, float), "numbers")
+_STEPS = ((lambda v: all(_number(x) and x > 0 and isinstance(x, int) for x in v)),
+          "a list of positive integers (iterations)")
+
+# Allowed values, by key: (test, what the test asks for). Checked on every
+# override (_merge) and for the whole config by validate_cfg.
+RANGES = {
+    "MODEL.NUM_CLASSES": _at_least(2), "MODEL.POOLED_SIZE": _at_least(0),
+    "MODEL.FEATURE_STRIDE": _at_least(1),
+    "MODEL.RFCN_GROUP_SIZE": _at_least(1), "MODEL.FREEZE_AT": _at_least(0),
+    "MODEL.BOX_HEAD_DIM": _at_least(0), "MODEL.POOLER_CANONICAL_SIZE": _above(0),
+    "MODEL.SAMPLING_RATIO": ((lambda v: _number(v) and v <= 64),
+                             "a number <= 64 (the op's cap; <= 0: adaptive)"),
+    "MODEL.POOLER_CANONICAL_LEVEL": _at_least(0), "FPN.TOP_LEVEL": _at_least(0),
+    "ANCHOR.SIZES": ((lambda v: not v or _NUMBERS[0](v)), "[] or a list of positive numbers"),
+    "FPN.CHANNELS": _at_least(1), "RPN.CONV_CHANNELS": _at_least(0),
+    "ANCHOR.BASE_SIZE": _at_least(1), "ANCHOR.SCALES": _NUMBERS, "ANCHOR.RATIOS": _NUMBERS,
+    "RPN.PRE_NMS_TOP_N_TRAIN": _at_least(1), "RPN.PRE_NMS_TOP_N_TEST": _at_least(1),
+    "RPN.POST_NMS_TOP_N_TRAIN": _at_least(1), "RPN.POST_NMS_TOP_N_TEST": _at_least(1),
+    "RPN.NMS_THRESH": _FRACTION, "RPN.MIN_SIZE": _at_least(0),
+    "RPN.POSITIVE_OVERLAP": _FRACTION, "RPN.NEGATIVE_OVERLAP": _FRACTION,
+    "RPN.FG_FRACTION": _FRACTION, "RPN.BATCH_SIZE": _at_least(1),
+    "TRAIN.SCALES": _SIZES, "TRAIN.MAX_SIZE": _at_least(1), "TRAIN.IMS_PER_BATCH": _at_least(1),
+    "TRAIN.ROI_BATCH_SIZE": _at_least(1), "TRAIN.FG_FRACTION": _FRACTION,
+    "TRAIN.FG_THRESH": _FRACTION, "TRAIN.BG_THRESH_HI": _FRACTION, "TRAIN.BG_THRESH_LO": _FRACTION,
+    "TRAIN.BBOX_STDS": _positive_list((int, float), "numbers", length=4),
+    "TRAIN.RPN_SIGMA": _above(0), "TRAIN.RCNN_SIGMA": _above(0),
+    "TRAIN.LEARNING_RATE": _above(0), "TRAIN.MOMENTUM": _FRACTION,
+    "TRAIN.WEIGHT_DECAY": _at_least(0), "TRAIN.WARMUP_ITERS": _at_least(0),
+    "TRAIN.WARMUP_FACTOR": _FRACTION, "TRAIN.STEPS": _STEPS, "TRAIN.GAMMA": _above(0),
+    "TRAIN.MAX_ITERS": _at_least(1), "TRAIN.SNAPSHOT_ITERS": _at_least(1),
+    "TRAIN.SNAPSHOT_KEEP": _at_least(1), "TRAIN.SEED": _at_least(0),
+    "TEST.SCALES": _SIZES, "TEST.MAX_SIZE": _at_least(1), "TEST.NMS": _FRACTION,
+    "TEST.SCORE_THRESH": _FRACTION, "TEST.DETECTIONS_PER_IMAGE": _at_least(1),
+    "TEST.BBOX_VOTE_IOU": _FRACTION,
+}
+
+
+def _check_range(key, value):
+    """A ValueError naming the key and its allowed range if value is out of it."""
+    if key in RANGES:
+        ok, what = RANGES[key]
+        if not ok(value):
+            raise ValueError(f"config key {key} must be {what}, got {value!r}")
+
+
+def _get(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def validate_cfg(cfg):
+    """Checks a merged config as a whole: every key in its range (RANGES) and
+    the settings that must agree. Run it once after all overrides; raises a
+    ValueError naming the keys."""
+    for key in RANGES:
+        _check_range(key, _get(cfg, key))
+    pairs = [("TRAIN.BG_THRESH_LO", "TRAIN.BG_THRESH_HI"),
+             ("RPN.NEGATIVE_OVERLAP", "RPN.POSITIVE_OVERLAP")]
+    for lo, hi in pairs:
+        if _get(cfg, lo) > _get(cfg, hi):
+            raise ValueError(f"config key {lo} ({_get(cfg, lo)}) must not exceed {hi} ({_get(cfg, hi)})")
+    if cfg.MODEL.WEIGHTS == "imagenet" and cfg.MODEL.BACKBONE == "tiny":
+        raise ValueError("MODEL.WEIGHTS imagenet: the tiny backbone has no ImageNet weights; set "
+                         "MODEL.WEIGHTS to \"\" (random initialization) or to a weights file")
+    return cfg
+
+
+def diff_cfg(old, new, prefix=""):
+    """[(key, old value, new value)] for every leaf key whose value differs."""
+    out = []
+    for k in new:
+        key = f"{prefix}{k}"
+        if isinstance(new[k], dict) and isinstance(old.get(k), dict):
+            out += diff_cfg(old[k], new[k], key + ".")
+        elif old.get(k) != new[k]:
+            out.append((key, old.get(k), new[k]))
+    return out
+
+
 def _merge(src, dst, prefix, where):
     for k, v in src.items():
         key = f"{prefix}{k}"
@@ -123,17 +247,27 @@ def _merge(src, dst, prefix, where):
         else:
             try:
                 dst[k] = _check_type(key, dst[k], v)
+                _check_range(key, dst[k])
             except ValueError as e:
                 raise ValueError(f"{where}: {e}") from None
 
 
 def merge_from_file(cfg, path):
-    """Overrides cfg with a YAML file; unknown keys and wrong types raise."""
-    with open(path) as f:
+    """Overrides cfg with a YAML file; unknown keys, wrong types and values
+    out of range (RANGES) raise."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory; give a YAML config file, e.g. "
+                         "experiments/cfgs/faster_rcnn_vgg16.yml")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    with open(path, encoding="utf-8") as f:
         try:
             data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
             raise ValueError(f"{path} is not valid YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} is not a YAML text file (not UTF-8 text: {e.reason} at byte "
+                             f"{e.start})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of config keys")
     _merge(data, cfg, "", path)

@@ -60,18 +60,8 @@ DETECT_HD T RoiAlignGradAt(const T* grad, const T* rois, int64_t idx,
     const RoiAlignBox<T> box =
         RoiAlignBoxOf(roi, scale, PH, PW, sampling_ratio, aligned);
     if (box.grid_h == 0 || box.grid_w == 0) continue;
-    // Samples span [first, last] on each axis; a sample at v touches cells
-    // floor(v) and floor(v) + 1 at most (after clamping into the map).
-    const T y0 = RoiAlignSample(box.start_h, box.bin_h, box.grid_h, 0, 0);
-    const T y1 = RoiAlignSample(box.start_h, box.bin_h, box.grid_h, PH - 1,
-                                box.grid_h - 1);
-    const T x0 = RoiAlignSample(box.start_w, box.bin_w, box.grid_w, 0, 0);
-    const T x1 = RoiAlignSample(box.start_w, box.bin_w, box.grid_w, PW - 1,
-                                box.grid_w - 1);
-    if (static_cast<T>(h) < Floor(Min(y0, y1)) - T(1) ||
-        static_cast<T>(h) > Ceil(Max(y0, y1)) + T(1) ||
-        static_cast<T>(w) < Floor(Min(x0, x1)) - T(1) ||
-        static_cast<T>(w) > Ceil(Max(x0, x1)) + T(1)) {
+    if (!RoiAlignAxisMayTouch(box.start_h, box.bin_h, box.grid_h, PH, h) ||
+        !RoiAlignAxisMayTouch(box.start_w, box.bin_w, box.grid_w, PW, w)) {
       continue;
     }
     // The weights are separable: cell (h, w) gets, from bin (ph, pw),

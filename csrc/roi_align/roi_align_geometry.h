@@ -7,6 +7,9 @@
 //   grid = sampling_ratio, or ceil(size / pooled) when sampling_ratio <= 0
 //   sample (p, i) at  x1' + p * bin + (i + 0.5) * bin / grid
 //   output = sum of bilinear samples / max(grid_h * grid_w, 1)
+// sampling_ratio is at most kMaxSamplingRatio (the op rejects more); the
+// adaptive grid is clamped to 2^40 per side (ToInt64), and the count is
+// taken in T, so it cannot overflow.
 // Bilinear interpolation, per axis (the weights are separable):
 //   a sample at y < -1 or y > H gives 0 (it still counts in the divisor);
 //   y <= 0 clamps to 0; a sample at or past row H - 1 snaps to row H - 1.
@@ -17,6 +20,11 @@
 #include "common/hostdevice.h"
 
 namespace detect {
+
+// The largest explicit sampling_ratio (samples per bin side): 4096 samples
+// per bin. The adaptive grid (sampling_ratio <= 0) needs no such limit: its
+// samples are about one cell apart, so only those near the map are visited.
+constexpr int64_t kMaxSamplingRatio = 64;
 
 template <typename T>
 struct RoiAlignBox {
@@ -48,7 +56,9 @@ DETECT_HD RoiAlignBox<T> RoiAlignBoxOf(const T* roi, T spatial_scale,
   r.grid_w = sampling_ratio > 0 ? sampling_ratio : ToInt64(Ceil(r.bin_w));
   r.grid_h = Max<int64_t>(r.grid_h, 0);
   r.grid_w = Max<int64_t>(r.grid_w, 0);
-  r.inv_count = T(1) / static_cast<T>(Max<int64_t>(r.grid_h * r.grid_w, 1));
+  // grid_h * grid_w can pass 2^63 (two 2^40 adaptive grids): multiply in T.
+  const T count = static_cast<T>(r.grid_h) * static_cast<T>(r.grid_w);
+  r.inv_count = r.grid_h > 0 && r.grid_w > 0 ? T(1) / count : T(1);
   return r;
 }
 
@@ -62,8 +72,14 @@ DETECT_HD T RoiAlignSample(T start, T bin, int64_t grid, int64_t p, int64_t i) {
 // The samples i in [lo, hi) of bin p that can land in [-1, n]; the others
 // read 0, so skipping them changes nothing. This bounds the work of a huge
 // RoI (a diverged proposal) with an adaptive grid to about the map size
-// instead of the RoI size. The range is widened by the coordinate rounding
-// error plus two samples; BilinearAxis still decides every sample exactly.
+// instead of the RoI size. The range is widened by two samples plus the
+// rounding error of a sample's coordinate in T (RoiAlignSample), in samples;
+// BilinearAxis still decides every sample exactly. That error grows with
+// the RoI (~1e-7 * |coordinate| in float32), so for absurd RoIs (float32
+// coordinates beyond ~1e7 map sizes) the widening is capped at n + 2 samples
+// per side: samples whose exact position is farther off the map are skipped
+// even where rounding in T would put them on it, and the work stays
+// O(n / step + n) per bin for every dtype.
 template <typename T>
 DETECT_HD void RoiAlignSampleRange(T start, T bin, int64_t grid, int64_t p,
                                    int64_t n, int64_t* lo, int64_t* hi) {
@@ -75,14 +91,36 @@ DETECT_HD void RoiAlignSampleRange(T start, T bin, int64_t grid, int64_t p,
                        static_cast<double>(p) * static_cast<double>(bin) +
                        0.5 * step;
   const double eps = sizeof(T) == 4 ? 1e-6 : 1e-14;
-  const double slack =
-      2.0 + eps * (fabs(first) + static_cast<double>(grid) * step) / step;
+  const double rounding =
+      eps * (fabs(first) + static_cast<double>(grid) * step) / step;
+  const double slack = 2.0 + fmin(rounding, static_cast<double>(n) + 2.0);
   const double a = (-1.0 - first) / step - slack;
   const double b = (static_cast<double>(n) - first) / step + slack;
   const int64_t l = a <= 0.0 ? 0 : ToInt64(floor(a));
   const int64_t h = b >= static_cast<double>(grid) ? grid : ToInt64(ceil(b)) + 1;
   *lo = Min<int64_t>(l, grid);
   *hi = Max<int64_t>(Min<int64_t>(h, grid), *lo);
+}
+
+// Whether any sample of the RoI along one axis (all `pooled` bins) can read
+// cell `cell`: a cheap filter for gathers, never false for a cell that a
+// sample reads. The samples span [first, last] up to the rounding error of
+// RoiAlignSample in T; a sample at v reads cells floor(v) and floor(v) + 1
+// at most (after clamping into the map).
+template <typename T>
+DETECT_HD bool RoiAlignAxisMayTouch(T start, T bin, int64_t grid,
+                                    int64_t pooled, int64_t cell) {
+  if (grid <= 0) return false;
+  const double s = static_cast<double>(start), b = static_cast<double>(bin);
+  const double step = b / static_cast<double>(grid);
+  const double first = s + 0.5 * step;
+  const double last = s + static_cast<double>(pooled) * b - 0.5 * step;
+  const double eps = sizeof(T) == 4 ? 1e-6 : 1e-14;
+  const double err =
+      1.0 + eps * (fabs(s) + fabs(b) * static_cast<double>(pooled));
+  const double c = static_cast<double>(cell);
+  return c >= floor(fmin(first, last) - err) &&
+         c <= ceil(fmax(first, last) + err);
 }
 
 // One axis of the bilinear weights of a sample at coordinate v on an axis of

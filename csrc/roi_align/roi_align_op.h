@@ -6,6 +6,7 @@
 
 #include "common/devices.h"
 #include "common/roi_checks.h"
+#include "roi_align/roi_align_geometry.h"
 #include "tensorflow/core/framework/op_kernel.h"
 
 namespace detect {
@@ -24,6 +25,12 @@ struct RoiAlignAttrs {
     OP_REQUIRES_OK(ctx, CheckPositive("pooled_height", pooled_height));
     OP_REQUIRES_OK(ctx, CheckPositive("pooled_width", pooled_width));
     OP_REQUIRES_OK(ctx, CheckSpatialScale(spatial_scale));
+    OP_REQUIRES(ctx, sampling_ratio <= kMaxSamplingRatio,
+                tf::errors::InvalidArgument(
+                    "sampling_ratio must be <= ", kMaxSamplingRatio,
+                    " samples per bin side (<= 0 picks ceil(roi size / bins) "
+                    "adaptively), got ",
+                    sampling_ratio));
   }
 };
 

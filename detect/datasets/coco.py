@@ -46,6 +46,16 @@ def load_coco_api(annotation_json):
     missing = [k for k in ("images", "annotations", "categories") if k not in data]
     if missing:
         raise BadInputError(f"{annotation_json} is not a COCO annotation file: no {missing}")
+    try:
+        return coco_api(data)
+    except (KeyError, TypeError) as e:
+        raise BadInputError(f"{annotation_json}: every image needs an id, every annotation an "
+                            f"id and an image_id, every category an id "
+                            f"({type(e).__name__}: {e})") from e
+
+
+def coco_api(data):
+    """pycocotools' COCO indexing an annotation dict (already in memory)."""
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
@@ -65,7 +75,8 @@ def segmentation_to_mask(segmentation, height, width):
     return mask_utils.decode(rle).astype(np.uint8)
 
 
-def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False):
+def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False,
+              check_images=True):
     """Reads a COCO-format annotation file.
 
     Args:
@@ -74,15 +85,39 @@ def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False)
       name: the dataset's name.
       class_filter: class names to keep (e.g. ["person"]), remapped to 1..K.
       strict: fail on the first bad annotation instead of skipping it.
+      check_images: skip (and count) images whose file is missing; False
+        keeps them (evaluation needs only the annotations).
     """
     coco = load_coco_api(annotation_json)
     class_names, cat_to_id = category_map(coco.dataset["categories"], class_filter)
+    records, skips = coco_records(coco, annotation_json, image_dir, cat_to_id, strict, check_images)
+    return Dataset(name, class_names, records, skips, coco_json=os.path.abspath(annotation_json),
+                   category_ids={v: k for k, v in cat_to_id.items()})
+
+
+def coco_records(coco, annotation_json, image_dir, cat_to_id, strict=False, check_images=True):
+    """(records, SkipLog) of a COCO api's images, objects of ``cat_to_id``'s categories.
+
+    An image's path is ``file_name`` (or CityPersons' ``im_name``) under
+    image_dir. Annotations of a category the file does not list, or of an
+    image it does not list, are skipped and counted; those of categories
+    left out by a class filter are dropped silently (they are not errors).
+    """
     skips = SkipLog(strict)
+    known_cats = {c.get("id") for c in coco.dataset["categories"]}
+    for a in coco.dataset["annotations"]:
+        if a.get("category_id") not in known_cats:
+            skips.skip(annotation_json, f"unknown category: id {a.get('category_id')!r} "
+                       f"(annotation {a.get('id')}, image {a.get('image_id')}); the file's "
+                       f"categories are {sorted(known_cats, key=str)}")
+        elif a.get("image_id") not in coco.imgs:
+            skips.skip(annotation_json, f"unknown image: annotation {a.get('id')} is on image "
+                       f"{a.get('image_id')!r}, which the file does not list")
     records = []
     for image_id in sorted(coco.imgs):
         info = coco.imgs[image_id]
-        path = os.path.join(image_dir, info.get("file_name", ""))
-        if not os.path.exists(path):
+        path = os.path.join(image_dir, info.get("file_name") or info.get("im_name") or "")
+        if check_images and not os.path.exists(path):
             skips.skip(path, "missing image file")
             continue
         height, width = int(info.get("height", 0)), int(info.get("width", 0))
@@ -100,10 +135,10 @@ def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False)
             boxes.append([x, y, x + w, y + h])
         if anns:
             where = f"{annotation_json} (image {image_id})"
-            clipped, keep = clean_boxes(boxes, height, width, where, skips)
+            checked, keep = clean_boxes(boxes, height, width, where, skips)
             crowd = np.array([bool(a.get("iscrowd", 0)) or bool(a.get("ignore", 0)) for a in anns])
             record.update(
-                boxes=clipped,
+                boxes=checked,
                 classes=np.array([cat_to_id[a["category_id"]] for a in anns], np.int32),
                 difficult=np.zeros(len(anns), bool), crowd=crowd,
                 segmentations=[a.get("segmentation") for a in anns],
@@ -113,5 +148,4 @@ def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False)
                 annotation_ids=np.array([a.get("id", -1) for a in anns], np.int64))
             record = select(record, keep)
         records.append(record)
-    return Dataset(name, class_names, records, skips, coco_json=os.path.abspath(annotation_json),
-                   category_ids={v: k for k, v in cat_to_id.items()})
+    return records, skips

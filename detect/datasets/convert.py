@@ -5,7 +5,9 @@ are skipped; grayscale, CMYK or palette images are converted to RGB (and
 re-encoded), which counts as fixed. Worker processes read and check the
 images; the parent writes the shards in record order, so the output is the
 same for any number of workers. Shards are written under a temporary name
-and renamed when complete.
+and renamed when complete; if the conversion stops early (an error, Ctrl-C,
+SIGTERM) the temporaries are removed and the workers stop with the parent
+(worker_pool.py).
 
 Example keys (boxes in continuous pixel coordinates):
   image/encoded, image/format, image/height, image/width, image/source_id,
@@ -13,14 +15,15 @@ Example keys (boxes in continuous pixel coordinates):
   image/object/class/label, image/object/difficult, image/object/is_crowd,
   image/object/height, image/object/vis_ratio, image/object/mask (PNGs).
 """
+import functools
 import io
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image
 
 from detect.datasets.records import SkipLog
+from detect.datasets.worker_pool import worker_pool
 
 
 def _check_image(path):
@@ -86,7 +89,7 @@ def prepare_example(record, with_masks):
                     m = np.asarray(Image.fromarray(m).resize((width, height), Image.NEAREST))
             else:  # no segmentation: the box is the mask
                 m = np.zeros((height, width), np.uint8)
-                x1, y1, x2, y2 = np.round(box).astype(int)
+                x1, y1, x2, y2 = np.maximum(np.round(box), 0).astype(int)  # may cross the border
                 m[y1:y2, x1:x2] = 1
             masks.append(_png(m))
         values["masks"] = masks
@@ -128,27 +131,47 @@ def shard_paths(prefix, num_shards):
     return [f"{prefix}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)]
 
 
+def shard_prefix(out, name):
+    """The shard path prefix for an output ``out``: ``out`` itself, or
+    ``<out>/<name>`` when ``out`` names a directory (it ends with a path
+    separator or is an existing directory), so that ``data/tfrecords/`` gives
+    ``data/tfrecords/<name>-00000-of-00008.tfrecord``, never ``-00000-...``."""
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        return os.path.join(out, name)
+    return out
+
+
 def convert(dataset, prefix, num_shards=8, workers=None, with_masks=False, strict=False,
             progress=None):
-    """Writes dataset's records to ``<prefix>-00000-of-00008.tfrecord`` (shard i of n).
+    """Writes dataset's records to ``<prefix>-00000-of-00008.tfrecord`` (shard i of n);
+    a directory ``prefix`` gets ``<prefix>/<dataset.name>-...`` (shard_prefix).
 
     Returns:
       (shard paths, number of examples written, SkipLog of what was fixed or
       skipped while reading the dataset and the images).
+
+    Raises:
+      ValueError: num_shards or workers < 1.
     """
     import tensorflow as tf
 
+    if num_shards < 1:
+        raise ValueError(f"the number of shards (--shards) must be >= 1, got {num_shards}")
+    if workers is not None and workers < 1:
+        raise ValueError(f"the number of worker processes (--workers) must be >= 1, got {workers}")
     skips = SkipLog(strict)
     skips.merge(dataset.skips)
+    prefix = shard_prefix(prefix, dataset.name)
     paths = shard_paths(prefix, num_shards)
     os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
     tmp = [p + ".tmp" for p in paths]
     writers = [tf.io.TFRecordWriter(p) for p in tmp]
-    written = 0
+    written, finished = 0, False
     try:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-            jobs = pool.map(prepare_example, dataset.records,
-                            [with_masks] * len(dataset.records), chunksize=4)
+        # Leaving the with-block by any exception terminates the workers.
+        with worker_pool(workers or os.cpu_count()) as pool:
+            jobs = pool.imap(functools.partial(prepare_example, with_masks=with_masks),
+                             dataset.records, chunksize=4)
             for values, notes in jobs:
                 for path, kind, reason in notes:
                     (skips.skip if kind == "skip" else skips.fix)(path, reason)
@@ -157,9 +180,14 @@ def convert(dataset, prefix, num_shards=8, workers=None, with_masks=False, stric
                     written += 1
                 if progress:
                     progress(1)
+        finished = True
     finally:
         for w in writers:
             w.close()
+        if not finished:
+            for t in tmp:
+                if os.path.exists(t):
+                    os.remove(t)
     for t, p in zip(tmp, paths):
         os.replace(t, p)
     return paths, written, skips

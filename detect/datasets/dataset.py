@@ -15,8 +15,11 @@ class Dataset:
         "__background__".
       records: list of record dicts.
       skips: what was fixed or skipped while reading.
-      coco_json: for COCO-format sets, the annotation file (for COCOeval).
-      category_ids: for COCO-format sets, contiguous id -> dataset category id.
+      coco_json: for COCO-format sets, the annotation file (for COCOeval);
+        None where the records are the ground truth (VOC layout, joined sets,
+        CityPersons' own file: see citypersons.py).
+      category_ids: for COCO-format sets, contiguous id -> dataset category id
+        (kept by a join of sets that share it).
     """
 
     name: str
@@ -41,5 +44,7 @@ class Dataset:
         skips = SkipLog(self.skips.strict)
         skips.merge(self.skips)
         skips.merge(other.skips)
+        same_ids = self.category_ids == other.category_ids
         return Dataset(f"{self.name}+{other.name}", self.class_names,
-                       self.records + other.records, skips)
+                       self.records + other.records, skips,
+                       category_ids=self.category_ids if same_ids else None)

@@ -69,19 +69,24 @@ def parse_voc_xml(xml_path, class_to_id, skips):
         difficult.append((obj.findtext("difficult") or "0").strip() == "1")
     record = empty_record(None, None, height, width)
     if boxes:
-        clipped, keep = clean_boxes(boxes, height, width, xml_path, skips)
-        record.update(boxes=clipped, classes=np.array(classes, np.int32),
+        checked, keep = clean_boxes(boxes, height, width, xml_path, skips)
+        record.update(boxes=checked, classes=np.array(classes, np.int32),
                       difficult=np.array(difficult, bool), crowd=np.zeros(len(boxes), bool))
         record = select(record, keep)
     return record
 
 
-def load_voc(root, year, split, classes=VOC_CLASSES, strict=False):
+def load_voc(root, year, split, classes=VOC_CLASSES, strict=False, check_images=True):
     """Reads VOC<year>/<split> under root/VOCdevkit.
 
+    Args:
+      check_images: skip (and count) images whose file is missing; False
+        keeps them (evaluation needs only the annotations).
+
     Returns:
-      Dataset named voc_<year>_<split>; images whose annotation is unusable or
-      whose image file is missing are skipped and counted.
+      Dataset named voc_<year>_<split>; images whose annotation is unusable
+      (or, with check_images, whose image file is missing) are skipped and
+      counted.
     """
     year_dir = os.path.join(root, "VOCdevkit", f"VOC{year}")
     skips = SkipLog(strict)
@@ -93,7 +98,7 @@ def load_voc(root, year, split, classes=VOC_CLASSES, strict=False):
         if not os.path.exists(xml_path):
             skips.skip(xml_path, "missing annotation file")
             continue
-        if not os.path.exists(image_path):
+        if check_images and not os.path.exists(image_path):
             skips.skip(image_path, "missing image file")
             continue
         record = parse_voc_xml(xml_path, class_to_id, skips)

@@ -4,11 +4,21 @@ Sources: TFRecord shards written by tools/convert_*.py, or a Dataset read
 straight from disk (its records go through a generator, so images without
 a conversion step work too). Both give the same elements.
 
+Bad image files never stop the pipeline. From a Dataset, each file is
+checked once per pipeline, in the generator, where its path is known
+(image_check.decode_image: not empty, a format TensorFlow reads, at most
+``max_pixels``, decodes with TensorFlow's decoder); a bad one is skipped,
+logged with its path and reason, and counted in the Dataset's ``skips``.
+Checking there rather than in-graph: TensorFlow has no decode that returns
+an error flag instead of raising, so an in-graph check could only look at
+magic bytes and would miss truncated files; later epochs reuse the result.
+TFRecord shards hold only images the converter decoded (convert.py).
+
 Each batch is a dict:
   image        float32 [B, H, W, 3], normalized, zero-padded to the largest
                image in the batch (rounded up to ``size_divisibility``)
   image_size   int32 [B, 2], (height, width) of each image before padding
-  scale        float32 [B], resized / original size
+  original_size int32 [B, 2], (height, width) of the decoded image before resizing
   boxes        float32 [B, M, 4], x1 y1 x2 y2 in resized-image pixels,
                padded with zeros to the most objects in the batch
   classes      int32 [B, M], padded with -1
@@ -20,8 +30,14 @@ Randomness (scale choice, flip) is a stateless function of ``seed`` and the
 element's position, so a pipeline with a seed gives the same batches every
 run, whatever the number of parallel calls.
 """
+import logging
+
 import numpy as np
 import tensorflow as tf
+
+from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
+
+log = logging.getLogger("detect.datasets")
 
 # Per-backbone pixel normalization, applied to RGB values in [0, 255].
 PIXEL_NORMALIZATION = {
@@ -30,7 +46,6 @@ PIXEL_NORMALIZATION = {
     # torchvision-style ImageNet statistics, RGB.
     "torch": {"bgr": False, "mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)},
 }
-BACKBONE_NORMALIZATION = {"vgg16": "caffe", "resnet50": "caffe"}
 
 
 def normalize(image, normalization):
@@ -78,13 +93,41 @@ def parse_example(serialized, with_masks=False):
     return el
 
 
-def _records_generator(dataset, with_masks):
+def _read_checked(path, usable, skips, max_pixels):
+    """The bytes of an image file, or None if it cannot be used.
+
+    Each file is checked once per pipeline (``usable``: path -> bool, kept
+    across epochs) with image_check.decode_image, the decoder the pipeline
+    uses, so nothing that reaches ``preprocess`` fails to decode. A bad file
+    is logged with its path and reason and counted in ``skips`` (the
+    Dataset's SkipLog, under "unreadable image").
+    """
+    if usable.get(path) is False:
+        return None
+    try:
+        with open(path, "rb") as f:
+            encoded = f.read()
+        if path not in usable:
+            decode_image(encoded, max_pixels)
+    except (OSError, BadImageError) as e:
+        usable[path] = False
+        skips.skip(path, f"unreadable image: {e}")
+        return None
+    usable[path] = True
+    return encoded
+
+
+def _records_generator(dataset, with_masks, max_pixels):
     from detect.datasets.coco import segmentation_to_mask
 
+    usable = {}
+
     def gen():
+        bad_before = sum(1 for ok in usable.values() if not ok)
         for r in dataset.records:
-            with open(r["file_name"], "rb") as f:
-                encoded = f.read()
+            encoded = _read_checked(r["file_name"], usable, dataset.skips, max_pixels)
+            if encoded is None:
+                continue
             el = {"encoded": encoded, "source_id": str(r["image_id"]).encode(),
                   "boxes": r["boxes"].astype(np.float32), "classes": r["classes"].astype(np.int32),
                   "difficult": r["difficult"], "crowd": r["crowd"]}
@@ -95,10 +138,15 @@ def _records_generator(dataset, with_masks):
                     if seg:
                         masks[i] = segmentation_to_mask(seg, r["height"], r["width"])
                     else:
-                        x1, y1, x2, y2 = np.round(box).astype(int)
+                        # boxes may cross the border (records.py)
+                        x1, y1, x2, y2 = np.maximum(np.round(box), 0).astype(int)
                         masks[i, y1:y2, x1:x2] = 1
                 el["masks"] = masks
             yield el
+        bad = sum(1 for ok in usable.values() if not ok)
+        if bad > bad_before:
+            log.warning("%s: %d of %d images skipped as unreadable so far (see the warnings "
+                        "above)", dataset.name, bad, len(dataset.records))
 
     sig = {"encoded": tf.TensorSpec([], tf.string), "source_id": tf.TensorSpec([], tf.string),
            "boxes": tf.TensorSpec([None, 4], tf.float32), "classes": tf.TensorSpec([None], tf.int32),
@@ -133,6 +181,9 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
     sy = tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32)
     sx = tf.cast(new_w, tf.float32) / tf.cast(width, tf.float32)
     boxes = el["boxes"] * tf.stack([sx, sy, sx, sy])
+    if training:  # records keep boxes as annotated (records.py); targets need them inside
+        size = tf.cast(tf.stack([new_w, new_h, new_w, new_h]), tf.float32)
+        boxes = tf.clip_by_value(boxes, 0.0, size)
     masks = None
     if with_masks:
         if "mask_pngs" in el:
@@ -152,7 +203,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
             masks = tf.cond(do_flip, lambda: masks[:, :, ::-1], lambda: masks)
     image = normalize(image, normalization)
     out = {"image": image, "image_size": tf.stack([new_h, new_w]),
-           "scale": tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32),
+           "original_size": tf.stack([height, width]),
            "boxes": boxes, "classes": el["classes"], "difficult": el["difficult"],
            "crowd": el["crowd"], "num_objects": tf.shape(el["classes"])[0],
            "source_id": el["source_id"]}
@@ -164,7 +215,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
 def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=1000, flip=True,
                    normalization="caffe", seed=0, with_masks=False, drop_empty=False,
                    shuffle_buffer=256, size_divisibility=1, epochs=1, drop_remainder=False,
-                   num_parallel_calls=tf.data.AUTOTUNE):
+                   num_parallel_calls=tf.data.AUTOTUNE, max_pixels=MAX_PIXELS):
     """A tf.data.Dataset of padded batches (see the module docstring).
 
     Args:
@@ -172,11 +223,12 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
       training: shuffle, pick a random scale, random horizontal flip.
       scales: shorter-side sizes; training picks one per image.
       max_size: cap on the longer side.
-      normalization: a key of PIXEL_NORMALIZATION (BACKBONE_NORMALIZATION
-        maps backbone names to one).
+      normalization: a key of PIXEL_NORMALIZATION (MODEL.PIXEL_NORMALIZATION).
       drop_empty: skip images without any non-crowd object (for training).
       epochs: passes over the data; None repeats forever.
       drop_remainder: drop a last partial batch (static batch size).
+      max_pixels: from a Dataset, images with more pixels are skipped (see
+        image_check.py); TFRecords were checked by the converter.
     """
     if isinstance(source, (list, tuple, str)):
         files = sorted(tf.io.gfile.glob(source)) if isinstance(source, str) else list(source)
@@ -188,7 +240,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
         ds = ds.map(lambda s: parse_example(s, with_masks), num_parallel_calls=num_parallel_calls,
                     deterministic=True)
     else:
-        ds = _records_generator(source, with_masks)
+        ds = _records_generator(source, with_masks, max_pixels)
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if drop_empty:
@@ -199,9 +251,9 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
                                          normalization=normalization, seed=seed,
                                          with_masks=with_masks),
                 num_parallel_calls=num_parallel_calls, deterministic=True)
-    pad = {"image": 0.0, "image_size": 0, "scale": 0.0, "boxes": 0.0, "classes": -1,
+    pad = {"image": 0.0, "image_size": 0, "original_size": 0, "boxes": 0.0, "classes": -1,
            "difficult": False, "crowd": False, "num_objects": 0, "source_id": ""}
-    shapes = {"image": [None, None, 3], "image_size": [2], "scale": [], "boxes": [None, 4],
+    shapes = {"image": [None, None, 3], "image_size": [2], "original_size": [2], "boxes": [None, 4],
               "classes": [None], "difficult": [None], "crowd": [None], "num_objects": [],
               "source_id": []}
     if with_masks:

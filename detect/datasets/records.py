@@ -12,8 +12,11 @@ A record is a dict:
                 trained on as objects, matched as ignore regions
   segmentations list of N COCO segmentations (polygons or RLE) or None
   heights, vis_ratios  float32 [N] (pedestrian data; see data/README.md)
-Bad annotations are fixed when the fix is unambiguous (a box clipped to the
-image) and otherwise dropped, each logged and counted in a SkipLog.
+Boxes are kept as annotated, also where they cross the image border
+(full-body pedestrian boxes often do, and the evaluators must see them as
+annotated); training clips them after resizing (pipeline.py). Unusable
+annotations (non-finite, zero-area, entirely outside the image) are dropped,
+each logged and counted in a SkipLog.
 """
 import collections
 import logging
@@ -64,7 +67,7 @@ class SkipLog:
 
 
 def clean_boxes(boxes, height, width, path, skips, what="box"):
-    """Clips boxes to the image and flags unusable ones.
+    """Flags unusable boxes; usable ones are kept exactly as annotated.
 
     Args:
       boxes: float [N, 4] x1, y1, x2, y2 (continuous pixels).
@@ -73,29 +76,25 @@ def clean_boxes(boxes, height, width, path, skips, what="box"):
       skips: SkipLog.
 
     Returns:
-      (clipped float32 [N, 4], bool [N] keep mask): non-finite boxes, boxes
-      with x2 <= x1 or y2 <= y1, and boxes entirely outside are dropped;
-      boxes partly outside are clipped (and counted as fixed).
+      (float32 [N, 4] boxes, bool [N] keep mask): non-finite boxes, boxes
+      with x2 <= x1 or y2 <= y1, and boxes entirely outside the image are
+      dropped (and counted). Boxes partly outside are kept unclipped: the
+      evaluation protocols (VOC devkit, COCO, CityPersons) use them as
+      annotated; training clips them (pipeline.py).
     """
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     keep = np.ones(len(boxes), bool)
-    out = boxes.copy()
     for i, b in enumerate(boxes):
         if not np.all(np.isfinite(b)):
             skips.skip(path, f"non-finite {what}: {b.tolist()}")
             keep[i] = False
-            continue
-        c = [min(max(b[0], 0), width), min(max(b[1], 0), height),
-             min(max(b[2], 0), width), min(max(b[3], 0), height)]
-        if c[2] - c[0] <= 0 or c[3] - c[1] <= 0:
-            reason = "zero-area" if b[2] - b[0] <= 0 or b[3] - b[1] <= 0 else "outside the image"
-            skips.skip(path, f"{reason} {what}: {b.tolist()} in a {width}x{height} image")
+        elif b[2] - b[0] <= 0 or b[3] - b[1] <= 0:
+            skips.skip(path, f"zero-area {what}: {b.tolist()} in a {width}x{height} image")
             keep[i] = False
-            continue
-        if not np.allclose(c, b):
-            skips.fix(path, f"{what} clipped to the image: {b.tolist()} -> {c}")
-        out[i] = c
-    return out.astype(np.float32), keep
+        elif b[2] <= 0 or b[3] <= 0 or b[0] >= width or b[1] >= height:
+            skips.skip(path, f"outside the image {what}: {b.tolist()} in a {width}x{height} image")
+            keep[i] = False
+    return boxes.astype(np.float32), keep
 
 
 def empty_record(image_id, file_name, height, width):

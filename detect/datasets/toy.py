@@ -11,11 +11,12 @@ as COCO JSON with RLE instance masks, sharing the JPEG files:
 """
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
+
+from detect.datasets.worker_pool import worker_pool
 
 TOY_CLASSES = ("circle", "rectangle", "triangle")
 # Default split sizes. 1500 training images (6-9 s to write on 2 cores) rather
@@ -96,6 +97,10 @@ def _voc_xml(image_name, height, width, objects):
     return "".join(parts) + "</annotation>\n"
 
 
+def _write_image_args(args):
+    return write_image(*args)
+
+
 def write_image(out, seed, split, index):
     """Writes one image's JPEG and VOC XML; returns its COCO entries."""
     img, objects = make_image(seed, index + (0 if split == "train" else 1_000_000))
@@ -125,13 +130,14 @@ def write_toy_dataset(out, num_train=NUM_TRAIN, num_test=NUM_TEST, seed=0, worke
         os.makedirs(os.path.join(voc, sub), exist_ok=True)
     os.makedirs(os.path.join(out, "annotations"), exist_ok=True)
     counts = {}
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+    # workers that die with this process (Ctrl-C, kill): worker_pool.py
+    with worker_pool(workers or os.cpu_count()) as pool:
         for split, n in (("train", num_train), ("test", num_test)):
             coco = {"images": [], "annotations": [],
                     "categories": [{"id": i + 1, "name": c, "supercategory": "shape"}
                                    for i, c in enumerate(TOY_CLASSES)]}
             names = []
-            jobs = pool.map(write_image, [out] * n, [seed] * n, [split] * n, range(n), chunksize=8)
+            jobs = pool.imap(_write_image_args, [(out, seed, split, i) for i in range(n)], chunksize=8)
             for image_id, (name, height, width, anns) in enumerate(jobs, start=1):
                 names.append(name)
                 coco["images"].append({"id": image_id, "file_name": f"{name}.jpg",

@@ -1,18 +1,28 @@
 """The training loop: a tf.function step, checkpoints, TensorBoard, a console
 progress bar, and nothing lost on a crash or interrupt.
 
+  * the objective is the sum of every loss the model's ``compute_losses``
+    returns (an open dict of named losses) plus weight decay;
   * checkpoints every TRAIN.SNAPSHOT_ITERS iterations and at the end, keeping
     TRAIN.SNAPSHOT_KEEP (tf.train.CheckpointManager: the index is updated only
-    after a checkpoint is fully written); ``resume`` restores the step, the
-    weights and the optimizer state;
-  * a NaN or inf loss stops training with a message naming the loss and the
-    iteration, without saving, so the last checkpoint is the last good one;
+    after a checkpoint is fully written); leftovers of a killed save
+    (``ckpt-N_temp/``, ``checkpoint.tmp*``) are removed when training starts;
+    ``restore`` brings back the step, the weights and the optimizer state,
+    and refuses a checkpoint that does not fit the model or holds NaN/inf;
+  * nothing non-finite is applied or saved: inside the step, the update is
+    applied only if the objective, every gradient and the BatchNorm
+    statistics are finite (else those statistics are put back), and training
+    stops with a message naming the loss, the iteration and the last good
+    checkpoint; every variable (model and optimizer) is checked before each
+    save;
   * Ctrl-C (KeyboardInterrupt) saves a checkpoint first, then stops;
   * TensorBoard: every loss, the learning rate and iterations per second, and
     now and then the first image of a batch with ground truth (green) and
     detections (red).
 """
+import glob
 import os
+import shutil
 import time
 
 import numpy as np
@@ -23,11 +33,47 @@ from detect.boxes import box_ops
 from detect.datasets.pipeline import denormalize
 from detect.engine.solver import build_optimizer, weight_decay_loss
 
-LOSS_NAMES = ("rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box")
+CHECKPOINT_NAME = "ckpt"  # checkpoint files are <output>/checkpoints/ckpt-<iteration>.*
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or inf; training stopped before saving it."""
+class NonFiniteError(RuntimeError):
+    """Training met a NaN or inf; nothing non-finite was applied or saved."""
+
+
+class NonFiniteLossError(NonFiniteError):
+    """A loss, a gradient or a BatchNorm statistic became NaN or inf; that
+    step's update was not applied and training stopped."""
+
+
+class NonFiniteCheckpointError(NonFiniteError):
+    """The variables to save, or a checkpoint to resume from, hold NaN or inf."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint does not fit the model built from the config."""
+
+
+def non_finite_variables(variables):
+    """Names of the floating-point variables holding a NaN or an inf."""
+    return [getattr(v, "path", v.name) for v in variables
+            if tf.as_dtype(v.dtype).is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+
+
+def existing_checkpoints(directory):
+    """Paths of the checkpoints that directory's index lists and whose files
+    exist, oldest first (the index may still name one a user deleted)."""
+    state = tf.train.get_checkpoint_state(directory)
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+    return [p for p in paths if tf.io.gfile.exists(p + ".index")]
+
+
+def _all_finite(tensors):
+    """A scalar bool tensor: every element of every tensor is finite."""
+    flags = [tf.reduce_all(tf.math.is_finite(t.values if isinstance(t, tf.IndexedSlices) else t))
+             for t in tensors]
+    return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
 
 
 class Trainer:
@@ -39,8 +85,9 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(output_dir, "checkpoints"),
-                                                  max_to_keep=cfg.TRAIN.SNAPSHOT_KEEP)
-        self.writer = tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard"))
+                                                  max_to_keep=cfg.TRAIN.SNAPSHOT_KEEP,
+                                                  checkpoint_name=CHECKPOINT_NAME)
+        self.writer = None  # created when training starts: a failed resume adds no file to the run
 
     def build(self, batch=None):
         """Creates the model's and the optimizer's variables (outside any
@@ -52,13 +99,48 @@ class Trainer:
         self.model.built = True
         self.optimizer.build(self.model.trainable_variables)
 
+    def _saved_variables(self):
+        return list(self.model.variables) + list(self.optimizer.variables)
+
     def restore(self):
-        """Restores the latest checkpoint, if any; returns its path or None."""
-        path = self.manager.latest_checkpoint
-        if path:
-            self.build()
+        """Restores the latest checkpoint, if any; returns its path or None.
+
+        Raises CheckpointMismatchError if it does not fit the model (another
+        backbone, anchors, classes ...) and NonFiniteCheckpointError if it
+        holds NaN or inf. Either way the files on disk are left as they are.
+        """
+        existing = existing_checkpoints(self.manager.directory)
+        if not existing:
+            return None
+        path = existing[-1]
+        self.build()
+        try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointMismatchError(
+                f"{path} does not fit the model built from this config ({first[:300]})") from e
+        bad = non_finite_variables(self._saved_variables())
+        if bad:
+            older = [os.path.basename(p) for p in existing[:-1]]
+            raise NonFiniteCheckpointError(
+                f"{path} holds NaN or inf in {len(bad)} variables ({', '.join(bad[:3])}"
+                f"{', ...' if len(bad) > 3 else ''}); refusing to resume from it. Delete its files "
+                f"({path}.index, {path}.data-*) to resume from the one before"
+                f"{' (' + ', '.join(older) + ')' if older else ' (there is none)'}, or start a new "
+                "--output.")
         return path
+
+    def remove_temporaries(self):
+        """Removes what a killed save left in this run's checkpoints folder
+        (``ckpt-N_temp/`` shards, ``checkpoint.tmp*`` index files); returns
+        the removed paths."""
+        d = self.manager.directory
+        found = sorted(glob.glob(os.path.join(d, f"{CHECKPOINT_NAME}-*_temp"))
+                       + glob.glob(os.path.join(d, "checkpoint.tmp*")))
+        for p in found:
+            shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
+        return found
 
     def _train_step_fn(self):
         model, optimizer, wd = self.model, self.optimizer, self.cfg.TRAIN.WEIGHT_DECAY
@@ -66,21 +148,48 @@ class Trainer:
         # Image sizes differ between batches: one generalized trace, not one per size.
         @tf.function(reduce_retracing=True)
         def train_step(batch, seed):
+            """-> (losses + total + weight_decay, {"loss", "grads", "state"}: finite?).
+            The update is applied only when all three are True."""
+            # Statistics the forward pass updates (BatchNorm moving mean and
+            # variance): kept, to be put back if this step is not applied.
+            state = [v for v in model.non_trainable_variables if tf.as_dtype(v.dtype).is_floating]
+            before = [tf.identity(v) for v in state]
             with tf.GradientTape() as tape:
                 losses = model.compute_losses(batch, seed)
-                total = tf.add_n([losses[k] for k in LOSS_NAMES])
+                if not losses or {"total", "weight_decay"} & set(losses):
+                    raise ValueError("compute_losses must return a non-empty dict of named losses, "
+                                     f"none named 'total' or 'weight_decay'; got {sorted(losses)}")
+                total = tf.add_n([losses[k] for k in sorted(losses)])  # every loss counts
                 reg = weight_decay_loss(model.trainable_variables, wd)
                 objective = total + reg  # inside the tape, or nothing is recorded
-            grads = tape.gradient(objective, model.trainable_variables)
-            # A non-finite step is applied too, but training then stops before
-            # any checkpoint is written: the last checkpoint stays a good one.
-            optimizer.apply_gradients(
-                [(g, v) for g, v in zip(grads, model.trainable_variables) if g is not None])
-            return dict(losses, total=total, weight_decay=reg)
+            pairs = [(g, v) for g, v in zip(tape.gradient(objective, model.trainable_variables),
+                                            model.trainable_variables) if g is not None]
+            finite = {"loss": tf.math.is_finite(objective), "grads": _all_finite([g for g, _ in pairs]),
+                      "state": _all_finite(state)}
+
+            def apply():
+                optimizer.apply_gradients(pairs)
+                return tf.constant(True)
+
+            def undo():
+                for v, b in zip(state, before):
+                    v.assign(b)
+                return tf.constant(False)
+
+            tf.cond(finite["loss"] & finite["grads"] & finite["state"], apply, undo)
+            return dict(losses, total=total, weight_decay=reg), finite
 
         return train_step
 
     def save(self):
+        """Writes checkpoint ckpt-<step>, after checking every variable (model
+        and optimizer) is finite; raises NonFiniteCheckpointError if not."""
+        bad = non_finite_variables(self._saved_variables())
+        if bad:
+            raise NonFiniteCheckpointError(
+                f"not saving iteration {int(self.step.numpy())}: {len(bad)} variables hold NaN or inf "
+                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}). Last good checkpoint: "
+                f"{self.manager.latest_checkpoint or 'none saved yet'}.")
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
     def train(self, max_iters, progress=True):
@@ -90,6 +199,10 @@ class Trainer:
         start = int(self.step.numpy())
         if start >= max_iters:
             return {}
+        for p in self.remove_temporaries():
+            print(f"removed {p}: left by an interrupted checkpoint save")
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
         bar = tqdm(total=max_iters, initial=start, desc="train", unit="it", disable=not progress,
                    dynamic_ncols=True)
         losses, t_last, it_last = {}, time.time(), start
@@ -101,19 +214,16 @@ class Trainer:
             while int(self.step.numpy()) < max_iters:
                 it = int(self.step.numpy())
                 batch = pending.pop() if pending else next(data)
-                out = train_step(batch, tf.constant([seed_base, it], tf.int32))
+                out, finite = train_step(batch, tf.constant([seed_base, it], tf.int32))
                 losses = {k: float(v) for k, v in out.items()}
-                bad = [k for k in LOSS_NAMES if not np.isfinite(losses[k])]
-                if bad:
-                    last = self.manager.latest_checkpoint or "none saved yet"
-                    raise NonFiniteLossError(
-                        f"loss {', '.join(bad)} became {losses[bad[0]]} at iteration {it + 1}; "
-                        f"training stopped without saving. Last good checkpoint: {last}. Try a "
-                        "lower TRAIN.LEARNING_RATE or a longer TRAIN.WARMUP_ITERS.")
+                finite = {k: bool(v) for k, v in finite.items()}
+                if not all(finite.values()):
+                    self._stop_non_finite(it + 1, losses, finite)
                 self.step.assign_add(1)
                 it += 1
                 bar.update(1)
-                bar.set_postfix({k: f"{losses[k]:.3f}" for k in LOSS_NAMES}, refresh=False)
+                bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items() if k != "weight_decay"},
+                                refresh=False)
                 if it % self.log_every == 0 or it == max_iters:
                     now = time.time()
                     self._log_scalars(it, losses, (it - it_last) / max(now - t_last, 1e-9))
@@ -134,6 +244,24 @@ class Trainer:
         self.save()
         return losses
 
+    def _stop_non_finite(self, iteration, losses, finite):
+        bad = [k for k, v in losses.items() if k not in ("total", "weight_decay") and not np.isfinite(v)]
+        if bad:
+            what = f"loss {', '.join(bad)} became {losses[bad[0]]}"
+        elif not np.isfinite(losses["weight_decay"]):
+            what = f"the weight-decay term became {losses['weight_decay']} (weights too large)"
+        elif not finite["loss"]:
+            what = "the sum of the losses became NaN or inf"
+        elif not finite["grads"]:
+            what = "a gradient became NaN or inf (the losses are finite)"
+        else:
+            what = "a BatchNorm statistic became NaN or inf (the losses are finite)"
+        last = self.manager.latest_checkpoint or "none saved yet"
+        raise NonFiniteLossError(
+            f"{what} at iteration {iteration}; that update was not applied and training stopped "
+            f"without saving. Last good checkpoint: {last}. Try a lower TRAIN.LEARNING_RATE or a "
+            "longer TRAIN.WARMUP_ITERS.")
+
     def _log_scalars(self, it, losses, its_per_sec):
         with self.writer.as_default(step=it):
             for k, v in losses.items():
@@ -145,7 +273,8 @@ class Trainer:
         image = denormalize(batch["image"][:1], self.cfg.MODEL.PIXEL_NORMALIZATION)
         image = tf.clip_by_value(image, 0, 255) / 255.0
         h, w = tf.shape(image)[1], tf.shape(image)[2]
-        boxes, scores, _, valid = self.model.detect(batch["image"][:1], batch["image_size"][:1])
+        out = self.model.detect(batch["image"][:1], batch["image_size"][:1])
+        boxes, scores, valid = out["boxes"], out["scores"], out["num_detections"]
         dets = boxes[0, : int(valid[0])][scores[0, : int(valid[0])] > 0.5]
         n = int(batch["num_objects"][0])
         gt = box_ops.to_tf_image_boxes(batch["boxes"][0, :n], h, w)

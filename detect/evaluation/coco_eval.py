@@ -37,17 +37,40 @@ def to_coco_gt(dataset):
     return coco, ids
 
 
+def _check_ground_truth(dataset, gt, img_ids, cat_ids):
+    anns = gt.loadAnns(gt.getAnnIds(imgIds=img_ids, catIds=cat_ids))
+    if not any(not a.get("iscrowd", 0) for a in anns):
+        raise ValueError(f"{dataset.name}: no ground-truth object (other than crowd regions) of "
+                         f"the evaluated categories {cat_ids} in {len(img_ids)} images, so AP is "
+                         "undefined. Check the annotation file and its categories")
+
+
 def evaluate_coco(dataset, results, iou_type="bbox"):
     """Runs COCOeval; returns {"stats": {name: value}, "AP": {class: AP},
-    "summary": COCOeval's printed table}. iou_type: "bbox" or "segm"."""
+    "summary": COCOeval's printed table}. iou_type: "bbox" or "segm".
+
+    Results on images outside the dataset's records are left out (the
+    dispatch counts them: dispatch.py); no ground truth raises ValueError.
+    """
     if dataset.coco_json:
         gt = load_coco_api(dataset.coco_json)
-        results = [dict(r) for r in results]
+        kept = {r["image_id"] for r in dataset.records}
+        results = [dict(r) for r in results if r["image_id"] in kept]
     else:
         if iou_type == "segm":
             raise ValueError(f"{dataset.name} has no instance masks: only bbox evaluation applies")
         gt, ids = to_coco_gt(dataset)
-        results = [dict(r, image_id=ids[r["image_id"]]) for r in results if r["image_id"] in ids]
+        to_class = {cat: cls for cls, cat in (dataset.category_ids or {}).items()}
+        results = [dict(r, image_id=ids[r["image_id"]],
+                        category_id=to_class.get(r["category_id"], r["category_id"]))
+                   for r in results if r["image_id"] in ids]
+    if dataset.coco_json:
+        # Only the images the reader kept, and only the dataset's classes.
+        img_ids = sorted(r["image_id"] for r in dataset.records)
+        cat_ids = sorted(dataset.category_ids.values() if dataset.category_ids else gt.getCatIds())
+    else:
+        img_ids, cat_ids = sorted(gt.getImgIds()), sorted(gt.getCatIds())
+    _check_ground_truth(dataset, gt, img_ids, cat_ids)
     if iou_type == "segm":
         results = [r for r in results if "segmentation" in r]
     else:
@@ -60,13 +83,7 @@ def evaluate_coco(dataset, results, iou_type="bbox"):
                           "categories": gt.dataset["categories"]}
             dt.createIndex()
         ev = COCOeval(gt, dt, iou_type)
-        if dataset.coco_json:
-            # Only the images the reader kept, and only the dataset's classes.
-            ev.params.imgIds = sorted(r["image_id"] for r in dataset.records)
-            if dataset.category_ids:
-                ev.params.catIds = sorted(dataset.category_ids.values())
-        else:
-            ev.params.imgIds = sorted(gt.getImgIds())
+        ev.params.imgIds, ev.params.catIds = img_ids, cat_ids
         ev.evaluate()
         ev.accumulate()
         ev.summarize()

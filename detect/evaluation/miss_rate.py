@@ -10,6 +10,10 @@ ignore region counts neither way. Over all images, the miss rate
 [1e-2, 1] (the last operating point at or below each), and MR^-2 is their
 geometric mean. Where even the first detection exceeds an FPPI point, the
 miss rate there is 1 (the reference script wraps to its last point there).
+A miss rate of 0 counts as 1e-10, as in the Caltech toolbox (the reference
+script takes log(0) and reports 0). Apart from these two corner cases the
+figures equal the CityPersons script's (eval_MR_multisetup.py), given the
+ground-truth boxes as annotated (records.py keeps them so).
 """
 import numpy as np
 
@@ -86,7 +90,19 @@ def log_average_miss_rate(scores, labels, num_gt, num_images):
 
 
 def evaluate_miss_rate(dataset, results, class_id=1, setups=tuple(SETUPS), category_to_class=None):
-    """{setup name: MR^-2} for the pedestrian class ``class_id``."""
+    """{setup name: MR^-2} for the pedestrian class ``class_id``.
+
+    Ground-truth boxes are used as annotated (also where they cross the image
+    border), as the benchmark's script does. A setup without ground truth
+    gives NaN (the script prints -1 there); a dataset without any person
+    that is not an ignore region raises ValueError.
+    """
+    if not any(np.any((r["classes"] == class_id) & ~r["crowd"] & ~r["difficult"])
+               for r in dataset.records):
+        what = dataset.class_names[class_id] if 0 < class_id < dataset.num_classes else class_id
+        raise ValueError(f"{dataset.name}: no ground-truth {what!r} "
+                         f"(other than ignore regions) in {len(dataset.records)} images, so the "
+                         "miss rate is undefined. Check the annotation file and its categories")
     detections = by_image_and_class(results, category_to_class)
     out = {}
     for name in setups:
@@ -114,5 +130,6 @@ def evaluate_miss_rate(dataset, results, class_id=1, setups=tuple(SETUPS), categ
             all_labels.append(lab)
         scores = np.concatenate(all_scores) if all_scores else np.zeros(0)
         labels = np.concatenate(all_labels) if all_labels else np.zeros(0, int)
-        out[name] = log_average_miss_rate(scores, labels, num_gt, len(dataset.records))[0]
+        out[name] = (log_average_miss_rate(scores, labels, num_gt, len(dataset.records))[0]
+                     if num_gt else float("nan"))
     return out

@@ -18,7 +18,8 @@ from detect.datasets.records import BadInputError
 
 
 def load_results(path):
-    """The list of detections in a results JSON file, checked."""
+    """The list of detections in a results JSON file (a JSON list; its
+    entries are checked against the dataset by validation.py)."""
     try:
         with open(path) as f:
             results = json.load(f)
@@ -28,11 +29,6 @@ def load_results(path):
         raise BadInputError(f"{path} is not valid JSON: {e}") from e
     if not isinstance(results, list):
         raise BadInputError(f"{path} must hold a JSON list of detections, got {type(results).__name__}")
-    for i, r in enumerate(results):
-        missing = [k for k in ("image_id", "category_id", "bbox", "score") if k not in r]
-        if missing or len(r.get("bbox", [])) != 4:
-            raise BadInputError(f"{path}: detection {i} needs image_id, category_id, "
-                                f"bbox [x, y, w, h] and score; got {r}")
     return results
 
 

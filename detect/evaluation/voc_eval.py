@@ -79,7 +79,9 @@ def voc_eval_class(records, detections, class_id, iou_threshold=0.5, use_07_metr
 
 
 def evaluate_voc(dataset, results, use_07_metric=True, iou_threshold=0.5, category_to_class=None):
-    """{"AP": {class name: AP}, "mAP": mean over classes with ground truth}."""
+    """{"AP": {class name: AP}, "mAP": mean over classes with ground truth}.
+
+    Raises ValueError when no class has ground truth (no AP to average)."""
     detections = by_image_and_class(results, category_to_class)
     aps = {}
     for class_id, name in enumerate(dataset.class_names[1:], start=1):
@@ -89,5 +91,9 @@ def evaluate_voc(dataset, results, use_07_metric=True, iou_threshold=0.5, catego
             continue
         _, _, aps[name] = voc_eval_class(dataset.records, detections, class_id, iou_threshold,
                                          use_07_metric)
-    return {"AP": aps, "mAP": float(np.mean(list(aps.values()))) if aps else 0.0,
+    if not aps:
+        raise ValueError(f"{dataset.name}: no ground-truth object (other than difficult or crowd "
+                         f"ones) in {len(dataset.records)} images, so AP is undefined. Check "
+                         "the annotation file and its class names")
+    return {"AP": aps, "mAP": float(np.mean(list(aps.values()))),
             "metric": "VOC07 11-point" if use_07_metric else "VOC area"}

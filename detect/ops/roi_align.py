@@ -21,7 +21,9 @@ def roi_align(features, rois, output_size=(14, 14), spatial_scale=1.0 / 16,
       rois: [K, 5] = (batch_index, x1, y1, x2, y2) in input-image pixels.
       output_size: int or (out_height, out_width), each >= 1.
       spatial_scale: feature cells per input pixel.
-      sampling_ratio: samples per bin side; <= 0 picks ceil(roi_size / bins).
+      sampling_ratio: samples per bin side, at most 64; <= 0 picks
+        ceil(roi_size / bins). Samples far off the map are skipped, so even a
+        diverged, huge RoI costs about the map size.
       aligned: True shifts by -0.5 cell (pixel centres; ROIAlignV2), False is
         the original Mask R-CNN layer.
 
@@ -29,8 +31,8 @@ def roi_align(features, rois, output_size=(14, 14), spatial_scale=1.0 / 16,
       [K, out_height, out_width, C], the dtype of ``features``.
 
     Raises:
-      tf.errors.InvalidArgumentError: bad shapes or RoIs, sizes < 1 or
-        spatial_scale <= 0.
+      tf.errors.InvalidArgumentError: bad shapes or RoIs, sizes < 1,
+        spatial_scale <= 0 or sampling_ratio > 64.
     """
     oh, ow = pair(output_size, "output_size")
     with tf.name_scope(name or "roi_align"):

@@ -43,3 +43,28 @@ def test_convert_and_read(tmp_path):
     np.testing.assert_allclose(r["heights"], [50, 40, 30])
     with pytest.raises(FileNotFoundError, match="no \\*_gtBboxCityPersons.json"):
         convert_citypersons(gt, "train", out)
+
+
+def test_official_annotation_file_reads_as_one_pedestrian_class(tmp_path):
+    from tests.datasets.trees import write_official_citypersons
+
+    data = tmp_path / "data"
+    write_official_citypersons(str(data / "citypersons" / "annotations" / "citypersons_val.json"))
+    # No images at all (the file ships without them): evaluation still has both.
+    ds = get_dataset("citypersons_val", str(data), check_images=False)
+    assert ds.class_names == ("__background__", "person") and ds.category_ids == {1: 1}
+    assert [r["image_id"] for r in ds.records] == [1, 2]
+    a, b = ds.records
+    assert a["classes"].tolist() == [1, 1] and a["crowd"].tolist() == [False, True]
+    assert b["crowd"].tolist() == [True]  # the "rider" category: an ignore region
+    np.testing.assert_array_equal(b["boxes"], [[80, 0, 110, 60]])
+    assert ds.skips.skipped["unknown category"] == 1  # id 9
+    assert ds.coco_json is None  # COCO AP runs on these records, ignore flags as crowds
+    assert a["file_name"].endswith(os.path.join("images", "val", "lindau",
+                                                "lindau_000000_000019_leftImg8bit.png"))
+    # With images in the Cityscapes layout (<city>/<im_name>) nothing is skipped.
+    img_root = data / "citypersons" / "images" / "val"
+    write_jpeg(str(img_root / "lindau" / "lindau_000000_000019_leftImg8bit.png"), 64, 128)
+    with_images = get_dataset("citypersons_val", str(data))
+    assert [r["image_id"] for r in with_images.records] == [1]
+    assert with_images.skips.skipped["missing image file"] == 1

@@ -56,10 +56,13 @@ def test_reads_categories_crowds_and_fields(coco):
     a, b = ds.records
     np.testing.assert_array_equal(a["boxes"], [[3, 2, 9, 6], [10, 5, 15, 15]])
     assert a["classes"].tolist() == [3, 1] and a["crowd"].tolist() == [False, True]
-    # zero-width box skipped; the tall box clipped to the 20-pixel image
+    # zero-width box skipped; the tall box kept as annotated, across the 20-pixel image
     assert b["classes"].tolist() == [2, 1] and ds.skips.skipped["zero-area box"] == 1
-    np.testing.assert_array_equal(b["boxes"][1], [1, 1, 6, 20])
+    np.testing.assert_array_equal(b["boxes"][1], [1, 1, 6, 51])
+    assert not ds.skips.fixed
     assert b["heights"][1] == 50 and b["vis_ratios"][1] == pytest.approx(0.4)
+    # a join keeps the shared category ids (results name categories by them)
+    assert (ds + ds).category_ids == {1: 1, 2: 3, 3: 7}
 
 
 def test_masks_from_polygons_and_rles(coco):
@@ -94,3 +97,37 @@ def test_malformed_json_names_the_file(tmp_path):
         load_coco(str(bad), str(tmp_path), "x")
     with pytest.raises(FileNotFoundError, match="missing.json does not exist"):
         load_coco(str(tmp_path / "missing.json"), str(tmp_path), "x")
+
+
+def test_unknown_categories_and_images_are_counted(tmp_path):
+    from tests.datasets.trees import make_coco
+
+    box = [1, 1, 4, 4]
+    anns = [
+        {"id": 1, "image_id": 10, "category_id": 1, "bbox": box},
+        {"id": 2, "image_id": 10, "category_id": 99, "bbox": box},  # not in "categories"
+        {"id": 3, "image_id": 10, "category_id": 98, "bbox": box},
+        {"id": 4, "image_id": 10, "category_id": 3, "bbox": box},   # car: known
+        {"id": 5, "image_id": 77, "category_id": 1, "bbox": box},   # no image 77
+    ]
+    path, img_dir = make_coco(str(tmp_path), [(10, "a.jpg", 20, 30)], anns, CATS)
+    ds = load_coco(path, img_dir, "tiny")
+    assert ds.skips.skipped["unknown category"] == 2
+    assert ds.skips.skipped["unknown image"] == 1
+    assert any("unknown category: id 99 (annotation 2" in reason for _, reason in ds.skips.examples)
+    assert ds.records[0]["classes"].tolist() == [1, 2]
+    # categories a class filter leaves out are not errors; unknown ones still are
+    person = load_coco(path, img_dir, "p", class_filter=["person"])
+    assert person.skips.skipped["unknown category"] == 2
+    assert person.records[0]["classes"].tolist() == [1]
+    with pytest.raises(BadInputError, match="unknown category: id 99"):
+        load_coco(path, img_dir, "tiny", strict=True)
+
+
+def test_annotation_without_ids_names_the_file(tmp_path):
+    bad = tmp_path / "noid.json"
+    bad.write_text(json.dumps({"images": [{"id": 1, "height": 2, "width": 2}],
+                               "annotations": [{"category_id": 1, "bbox": [0, 0, 1, 1]}],
+                               "categories": CATS}))
+    with pytest.raises(BadInputError, match="noid.json: every image needs an id"):
+        load_coco(str(bad), str(tmp_path), "x")

@@ -82,3 +82,103 @@ def test_command_line_tools(toy, tmp_path, tool, name):
                           "voc_1999_test", "--data-dir", toy, "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "test.txt does not exist" in bad.stderr
+
+
+def test_zero_shards_or_workers_are_messages_not_tracebacks(toy, tmp_path):
+    for flag in ("--shards", "--workers"):
+        out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_voc.py"),
+                              "--dataset", "toy_test", "--data-dir", toy,
+                              "--out", str(tmp_path / "x"), flag, "0"],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 2
+        assert f"argument {flag}: must be an integer >= 1, got 0" in out.stderr
+        assert "Traceback" not in out.stderr
+    ds = get_dataset("toy_test", toy)
+    with pytest.raises(ValueError, match=r"number of shards \(--shards\) must be >= 1, got 0"):
+        convert(ds, str(tmp_path / "y"), num_shards=0)
+    assert not os.path.exists(tmp_path / "y")
+
+
+def test_output_directory_gets_shards_named_after_the_dataset(toy, tmp_path):
+    ds = get_dataset("toy_test", toy)
+    out = str(tmp_path / "x") + "/"
+    paths, written, _ = convert(ds, out, num_shards=2, workers=1)
+    assert written == 2
+    assert sorted(os.listdir(tmp_path / "x")) == ["toy_test-00000-of-00002.tfrecord",
+                                                  "toy_test-00001-of-00002.tfrecord"]
+    # an existing directory given without the slash is a directory too
+    paths, _, _ = convert(ds, str(tmp_path / "x"), num_shards=1, workers=1)
+    assert paths == [str(tmp_path / "x" / "toy_test-00000-of-00001.tfrecord")]
+    assert len(_read_all(paths, False)) == 2
+
+
+def _live_children(pid):
+    """Pids of the running (not zombie) processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] not in "ZX":
+            found.append(int(entry))
+    return found
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in "ZX"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_killed_converter_leaves_no_worker_processes(tmp_path, sig):
+    # Every image is a FIFO with no writer: the workers block opening it, so
+    # the conversion is certainly in progress when the main process is killed.
+    import signal
+    import time
+
+    base = make_voc(str(tmp_path), "2007", {f"im{i}": (20, 30, [("dog", 1, 1, 10, 10, 0)])
+                                            for i in range(8)})
+    for i in range(8):
+        image = os.path.join(base, "JPEGImages", f"im{i}.jpg")
+        os.remove(image)
+        os.mkfifo(image)
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "convert_voc.py"),
+                             "--dataset", "voc_2007_trainval", "--data-dir", str(tmp_path),
+                             "--out", str(tmp_path / "out" / "voc"), "--shards", "2",
+                             "--workers", "2"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    workers = []
+    try:
+        deadline = time.time() + 120
+        while len(workers) < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            workers = _live_children(proc.pid)
+        assert len(workers) == 2, (proc.poll(), workers)
+        time.sleep(1.0)  # let the workers reach the FIFOs
+        os.kill(proc.pid, getattr(signal, sig))
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the converter did not exit within 30 s of {sig}")
+        deadline = time.time() + 10
+        while any(map(_running, workers)) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not [w for w in workers if _running(w)], f"workers left running after {sig}"
+        if sig != "SIGKILL":
+            assert proc.returncode == 128 + getattr(signal, sig), proc.stderr.read()
+            assert not os.listdir(tmp_path / "out"), "unfinished shards were left behind"
+    finally:
+        for pid in [proc.pid] + workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -110,3 +110,57 @@ def test_empty_images_and_normalization(tmp_path):
 def test_missing_tfrecords_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
         build_pipeline(str(tmp_path / "nothing-*.tfrecord"), training=True)
+
+
+def test_unreadable_images_are_skipped_logged_and_counted(tmp_path, caplog):
+    from tests.datasets.trees import make_voc
+
+    obj = [("dog", 1, 1, 5, 5, 0)]
+    base = make_voc(str(tmp_path), "2007", {k: (20, 30, obj) for k in "abcde"})
+    jpegs = tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages"
+    (jpegs / "b.jpg").write_bytes(b"")  # empty
+    (jpegs / "c.jpg").write_text("<html>not an image</html>")
+    d = (jpegs / "d.jpg").read_bytes()
+    (jpegs / "d.jpg").write_bytes(d[:-10])  # truncated in the image data
+    ds = get_dataset("voc_2007_trainval", str(tmp_path))
+    assert len(ds) == 5 and base
+    with caplog.at_level("WARNING", logger="detect.datasets"):
+        for training, epochs in ((False, 1), (True, 3)):
+            batches = _batches(build_pipeline(ds, training=training, scales=(20,), max_size=30,
+                                              epochs=epochs, seed=1))
+            assert sorted(b["source_id"][0].decode() for b in batches) == sorted(["a", "e"] * epochs)
+    # each bad file logged with its path and reason, and counted once per pipeline
+    for name, reason in (("b", "empty file"), ("c", "not an image"), ("d", "truncated image data")):
+        assert any(str(jpegs / f"{name}.jpg") in r.message and reason in r.message
+                   for r in caplog.records), name
+    assert ds.skips.skipped["unreadable image"] == 6
+    assert "3 of 5 images skipped as unreadable" in caplog.text
+
+
+def test_images_over_the_pixel_cap_are_skipped(tmp_path):
+    from tests.datasets.trees import make_voc
+
+    make_voc(str(tmp_path), "2007", {"small": (20, 30, []), "big": (40, 60, [])})
+    ds = get_dataset("voc_2007_trainval", str(tmp_path))
+    batches = _batches(build_pipeline(ds, training=False, scales=(20,), max_pixels=1000))
+    assert [b["source_id"][0] for b in batches] == [b"small"]
+    assert "too large: 60x40" in ds.skips.examples[-1][1]
+
+
+def test_training_clips_boxes_that_cross_the_border(tmp_path):
+    from detect.datasets.coco import load_coco
+    from tests.datasets.trees import make_coco
+
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [-5, 2, 15, 30], "iscrowd": 0}
+    path, img_dir = make_coco(str(tmp_path), [(1, "a.jpg", 20, 30)], [ann],
+                              [{"id": 1, "name": "person"}])
+    ds = load_coco(path, img_dir, "p")
+    np.testing.assert_array_equal(ds.records[0]["boxes"], [[-5, 2, 10, 32]])  # as annotated
+    common = dict(scales=(20,), max_size=30, with_masks=True)
+    train = _batches(build_pipeline(ds, training=True, flip=False, **common))[0]
+    np.testing.assert_allclose(train["boxes"][0, 0], [0, 2, 10, 20])
+    # no segmentation: the mask is the box's part inside the image
+    mask = train["masks"][0, 0]
+    assert mask[2:20, 0:10].all() and mask.sum() == 18 * 10
+    test = _batches(build_pipeline(ds, training=False, **common))[0]
+    np.testing.assert_allclose(test["boxes"][0, 0], [-5, 2, 10, 32])

@@ -60,7 +60,8 @@ def test_bad_files_are_skipped_logged_and_counted(tmp_path):
     ds = load_voc(root, "2007", "trainval")
     assert sorted(r["image_id"] for r in ds.records) == ["good", "objects"]
     objects = next(r for r in ds.records if r["image_id"] == "objects")
-    np.testing.assert_array_equal(objects["boxes"], [[29, 19, 40, 30]])  # clipped to 40x30
+    # kept as annotated (not clipped to 40x30): evaluation uses it so (records.py)
+    np.testing.assert_array_equal(objects["boxes"], [[29, 19, 60, 50]])
     s = ds.skips
     assert s.skipped["unreadable annotation"] == 1
     assert s.skipped["malformed annotation"] == 1
@@ -68,10 +69,14 @@ def test_bad_files_are_skipped_logged_and_counted(tmp_path):
     assert s.skipped["zero-area box"] == 1
     assert s.skipped["outside the image box"] == 1
     assert s.skipped["missing image file"] == 1
-    assert s.fixed["box clipped to the image"] == 1
+    assert not s.fixed
     assert "1 skipped (missing image file)" in s.summary()
     with pytest.raises(BadInputError, match="malformed"):
         load_voc(root, "2007", "trainval", strict=True)
+    # evaluation needs no image files: check_images=False keeps "noimage"
+    kept = load_voc(root, "2007", "trainval", check_images=False)
+    assert sorted(r["image_id"] for r in kept.records) == ["good", "noimage", "objects"]
+    assert kept.skips.skipped["missing image file"] == 0
 
 
 def test_xml_helper_round_trip():

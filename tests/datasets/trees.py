@@ -52,3 +52,35 @@ def make_coco(root, images, annotations, categories, name="instances.json"):
                               for i, fn, h, w in images],
                    "annotations": annotations, "categories": categories}, f)
     return path, img_dir
+
+
+OFFICIAL_CITYPERSONS_CATEGORIES = [
+    {"id": 0, "name": "ignore region"}, {"id": 1, "name": "pedestrian"}, {"id": 2, "name": "rider"},
+    {"id": 3, "name": "sitting person"}, {"id": 4, "name": "person (other)"},
+    {"id": 5, "name": "person group"}]
+
+
+def write_official_citypersons(path, annotations=None):
+    """CityPersons' own val_gt.json layout: im_name without the city folder,
+    six categories, every box a pedestrian (id 1) box with an ``ignore`` flag.
+
+    Image 1 (lindau, 64x128): a pedestrian [10, 4, 20, 55] and a rider
+    flagged ignore [40, 4, 20, 55]. Image 2 (munster): a box filed under
+    "rider" (id 2) [80, 0, 30, 60] and one of an unlisted category 9.
+    """
+    def ann(i, image, cat, bbox, ignore):
+        return {"id": i, "image_id": image, "category_id": cat, "iscrowd": 0, "ignore": ignore,
+                "bbox": bbox, "vis_bbox": bbox, "height": bbox[3], "vis_ratio": 1.0}
+
+    if annotations is None:
+        annotations = [ann(1, 1, 1, [10, 4, 20, 55], 0), ann(2, 1, 1, [40, 4, 20, 55], 1),
+                       ann(3, 2, 2, [80, 0, 30, 60], 0), ann(4, 2, 9, [0, 0, 8, 8], 0)]
+    data = {"images": [{"id": 1, "im_name": "lindau_000000_000019_leftImg8bit.png",
+                        "height": 64, "width": 128},
+                       {"id": 2, "im_name": "munster_000001_000019_leftImg8bit.png",
+                        "height": 64, "width": 128}],
+            "annotations": annotations, "categories": OFFICIAL_CITYPERSONS_CATEGORIES}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(data, f)
+    return path

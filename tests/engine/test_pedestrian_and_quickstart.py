@@ -8,7 +8,9 @@ import sys
 from tests.datasets.trees import make_voc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SMALL = ["MODEL.BACKBONE", "tiny", "MODEL.POOLER", "roi_align", "MODEL.PIXEL_NORMALIZATION", "torch",
+# The tiny backbone (random initialization: MODEL.WEIGHTS "", not the config's imagenet).
+SMALL = ["MODEL.BACKBONE", "tiny", "MODEL.WEIGHTS", "", "MODEL.POOLER", "roi_align",
+         "MODEL.PIXEL_NORMALIZATION", "torch",
          "MODEL.FEATURE_STRIDE", "8", "ANCHOR.SCALES", "[1, 2, 4]", "RPN.MIN_SIZE", "4",
          "TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96",
          "TRAIN.WARMUP_ITERS", "1", "TRAIN.SNAPSHOT_ITERS", "2"]

@@ -1,4 +1,6 @@
-"""Trainer: resume, NaN stop, Ctrl-C, TensorBoard files; the tools end to end."""
+"""Trainer: resume, NaN stop (nothing non-finite applied or saved), every
+named loss in the objective, Ctrl-C, checkpoint leftovers, TensorBoard files;
+the tools end to end."""
 import glob
 import os
 import subprocess
@@ -6,13 +8,14 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets import get_dataset
 from detect.datasets.pipeline import build_pipeline
 from detect.datasets.toy import write_toy_dataset
-from detect.engine.trainer import NonFiniteLossError, Trainer
-from detect.modeling.detector import TwoStageDetector
+from detect.engine.trainer import NonFiniteCheckpointError, NonFiniteLossError, Trainer
+from detect.modeling.build import build_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96",
@@ -34,7 +37,7 @@ def _setup(data_dir, out):
     ds = get_dataset("toy_train", data_dir)
     data = build_pipeline(ds, training=True, batch_size=1, scales=(64,), max_size=96, seed=1,
                           drop_empty=True, epochs=None, drop_remainder=True, normalization="torch")
-    return cfg, Trainer(cfg, TwoStageDetector.from_cfg(cfg), data, out, log_every=1, image_every=2)
+    return cfg, Trainer(cfg, build_model(cfg), data, out, log_every=1, image_every=2)
 
 
 def test_resume_restores_step_weights_and_optimizer(data_dir, tmp_path):
@@ -56,24 +59,84 @@ def test_resume_restores_step_weights_and_optimizer(data_dir, tmp_path):
     assert events and os.path.getsize(events[0]) > 0
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+def _state(t):
+    """Every saved value: model (weights, BatchNorm statistics) and optimizer."""
+    return [v.numpy() for v in list(t.model.variables) + list(t.optimizer.variables)]
+
+
+@pytest.mark.parametrize("poison", ["loss", "image"])
+def test_a_non_finite_step_is_not_applied_and_the_last_good_checkpoint_is_finite(data_dir, tmp_path,
+                                                                               poison):
     cfg, t = _setup(data_dir, str(tmp_path))
     real = t.model.compute_losses
-    calls = {"n": 0}
 
     def poisoned(batch, seed, training=True):
+        # in-graph, from iteration 3 on (seed[1] is the iteration - 1): a NaN
+        # loss, or NaN pixels (NaN activations, BatchNorm statistics, gradients)
+        nan = tf.where(seed[1] >= 2, float("nan"), 1.0)
+        if poison == "image":
+            return real(dict(batch, image=batch["image"] * nan), seed, training)
         losses = real(batch, seed, training)
-        calls["n"] += 1
-        # eager calls: the build call, then iterations; poison from the 4th iteration on
-        return dict(losses, rpn_box=losses["rpn_box"] * float("nan")) if calls["n"] > 4 else losses
+        return dict(losses, rpn_box=losses["rpn_box"] * nan)
 
     t.model.compute_losses = poisoned
-    t._train_step_fn = lambda: (lambda batch, seed: {k: v for k, v in
-                                                    dict(poisoned(batch, seed), total=0.0,
-                                                         weight_decay=0.0).items()})
-    with pytest.raises(NonFiniteLossError, match=r"rpn_box became nan at iteration 4.*ckpt-2"):
+    expected = r"rpn_box became nan at iteration 3" if poison == "loss" else r"at iteration 3"
+    with pytest.raises(NonFiniteLossError, match=expected + r".*not applied.*ckpt-2\."):
         t.train(10, progress=False)
-    assert t.manager.latest_checkpoint.endswith("ckpt-2")
+    assert [os.path.basename(p) for p in t.manager.checkpoints] == ["ckpt-2"]
+    state = _state(t)
+    assert all(np.isfinite(a).all() for a in state)
+    _, t2 = _setup(data_dir, str(tmp_path))
+    assert t2.restore().endswith("ckpt-2")
+    for a, b in zip(state, _state(t2)):  # the bad update left no trace
+        np.testing.assert_array_equal(a, b)
+
+
+def test_non_finite_variables_are_never_saved_nor_resumed_from(data_dir, tmp_path):
+    cfg, t = _setup(data_dir, str(tmp_path))
+    t.train(2, progress=False)
+    var = next(v for v in t.model.variables if "moving_variance" in v.path)
+    var.assign(np.full(var.shape, np.inf, np.float32))
+    t.step.assign(3)
+    with pytest.raises(NonFiniteCheckpointError, match=r"not saving iteration 3: 1 variables hold NaN "
+                                                         r"or inf \(.*moving_variance.*ckpt-2\."):
+        t.save()
+    assert [os.path.basename(p) for p in t.manager.checkpoints] == ["ckpt-2"]
+    t.manager.save(checkpoint_number=3)  # as an older version would have saved it
+    _, t2 = _setup(data_dir, str(tmp_path))
+    with pytest.raises(NonFiniteCheckpointError, match=r"ckpt-3 holds NaN or inf in 1 variables "
+                                                         r".*refusing to resume.*\(ckpt-2\)"):
+        t2.restore()
+    for f in glob.glob(os.path.join(str(tmp_path), "checkpoints", "ckpt-3.*")):
+        os.remove(f)  # what the message says to do
+    _, t3 = _setup(data_dir, str(tmp_path))
+    assert t3.restore().endswith("ckpt-2") and int(t3.step.numpy()) == 2
+    t3.train(3, progress=False)
+    assert t3.manager.latest_checkpoint.endswith("ckpt-3")
+
+
+def test_every_loss_the_model_returns_is_in_the_objective(data_dir, tmp_path):
+    cfg, t = _setup(data_dir, str(tmp_path))
+    real = t.model.compute_losses
+    t.model.compute_losses = lambda batch, seed, training=True: dict(
+        real(batch, seed, training), mask=tf.constant(5.0))
+    losses = t.train(1, progress=False)
+    named = [k for k in losses if k not in ("total", "weight_decay")]
+    assert sorted(named) == ["mask", "rcnn_box", "rcnn_cls", "rpn_box", "rpn_cls"]
+    assert losses["total"] == pytest.approx(sum(losses[k] for k in named), rel=1e-5)
+
+
+def test_leftovers_of_a_killed_save_are_removed_at_start(data_dir, tmp_path):
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "ckpt-7_temp").mkdir(parents=True)
+    (ckpts / "ckpt-7_temp" / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
+    (ckpts / "checkpoint.tmp3f2a9c").write_text("partial")
+    (ckpts / "notes.txt").write_text("mine")
+    cfg, t = _setup(data_dir, str(tmp_path))
+    t.train(1, progress=False)
+    left = sorted(os.listdir(ckpts))
+    assert "ckpt-7_temp" not in left and "checkpoint.tmp3f2a9c" not in left
+    assert "notes.txt" in left and "ckpt-1.index" in left
 
 
 def test_ctrl_c_saves_a_checkpoint_first(data_dir, tmp_path):

@@ -64,3 +64,36 @@ def test_first_detection_false_positive_on_few_images():
     labels = np.array([0, 1])
     mr, fppi, miss = log_average_miss_rate(scores, labels, num_gt=1, num_images=1)
     assert mr == pytest.approx(np.exp(np.log(1e-10) / 9))
+
+
+def test_boxes_crossing_the_border_are_evaluated_as_annotated(tmp_path):
+    # A full-body box reaching 30 px past the left edge of a 100x300 image, as
+    # CityPersons annotates people cut by the border; the benchmark's script
+    # matches against the box as annotated. The detection has IoU 60/70 with
+    # it (found), but only 30/70 with the box clipped to the image (a miss
+    # and a false positive: MR^-2 1 instead of ~0).
+    from tests.datasets.trees import make_coco
+    from detect.datasets.coco import load_coco
+
+    ann = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [-30, 10, 60, 150], "iscrowd": 0,
+           "ignore": 0, "height": 150, "vis_ratio": 1.0}
+    path, img_dir = make_coco(str(tmp_path), [(1, "a.jpg", 300, 100)], [ann],
+                              [{"id": 1, "name": "person"}])
+    ds = load_coco(path, img_dir, "p")
+    np.testing.assert_array_equal(ds.records[0]["boxes"], [[-30, 10, 30, 160]])
+    det = _det(1, [-40, 10, 30, 160], 0.9)
+    out = evaluate_miss_rate(ds, [det])
+    assert out["Reasonable"] == pytest.approx(1e-10, abs=1e-9)
+    clipped = Dataset("p", ds.class_names, [_record(1, [[0, 10, 30, 160]], heights=[150])])
+    assert evaluate_miss_rate(clipped, [det])["Reasonable"] == pytest.approx(1.0)
+
+
+def test_no_ground_truth_is_an_error_and_an_empty_setup_is_nan():
+    only_ignore = Dataset("p", ("__background__", "person"), [
+        _record("a", [[0, 0, 40, 100]], crowd=[True])])
+    with pytest.raises(ValueError, match="no ground-truth 'person'"):
+        evaluate_miss_rate(only_ignore, [])
+    tall = Dataset("p", ("__background__", "person"), [_record("a", [[0, 0, 40, 100]])])
+    out = evaluate_miss_rate(tall, [_det("a", [0, 0, 40, 100], 0.9)])
+    assert out["Reasonable"] == pytest.approx(1e-10, abs=1e-9)
+    assert np.isnan(out["Reasonable_small"])  # no person 50-75 px tall

@@ -1,4 +1,9 @@
 """roi_align against the detectron2 reference, gradients, dtypes."""
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -116,3 +121,70 @@ def test_diverged_roi_with_adaptive_grid_finishes():
         out = roi_align(f, rois, (7, 7), 1 / 16, sampling_ratio=0)
     grad = tape.gradient(out, f)
     assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(grad.numpy()))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+# Forward and backward of absurd RoIs on a 16 x 16 map, timed one by one; run
+# in a child process so that a kernel that loops for minutes fails the test
+# (the child is killed at the deadline) instead of hanging the suite.
+_HUGE_ROIS = textwrap.dedent("""
+    import json, time
+    import numpy as np, tensorflow as tf
+    from detect.ops import roi_align
+    worst = 0.0
+    for dtype in (tf.float32, tf.float64):
+        for ratio in (0, 2, 64):
+            for v in (1e12, 3e12, 1e30):
+                f = tf.ones([1, 16, 16, 4], dtype)
+                rois = tf.constant([[0, -v, -v, v, v]], dtype)
+                t = time.perf_counter()
+                with tf.GradientTape() as tape:
+                    tape.watch(f)
+                    out = roi_align(f, rois, (14, 14), 1 / 8, ratio)
+                grad = tape.gradient(out, f)
+                worst = max(worst, time.perf_counter() - t)
+                assert np.all(np.isfinite(out.numpy())) and np.all(np.isfinite(grad.numpy()))
+                assert 0 <= out.numpy().min() and out.numpy().max() <= 1, (dtype, ratio, v)
+    print(json.dumps({"worst_s": worst}))
+""")
+
+
+def test_huge_rois_take_time_bounded_by_the_map_in_every_dtype():
+    # Issue 13: in float32 a [-1e12, 1e12] RoI took 4.5 s, 3e12 took 41 s and
+    # 1e30 never finished, because the skipped-sample range was widened by the
+    # float32 rounding error of the RoI's coordinates (~1e-7 * 1e11 samples).
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    try:
+        run = subprocess.run([sys.executable, "-c", _HUGE_ROIS], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("roi_align on huge RoIs did not finish within 120 s")
+    assert run.returncode == 0, run.stderr[-3000:]
+    worst = float(run.stdout.strip().splitlines()[-1].split(":")[1].rstrip("}"))
+    assert worst < 5.0, f"one huge-RoI forward + backward took {worst:.1f} s"
+
+
+def test_adaptive_grid_count_does_not_overflow():
+    # A [-1e12, 1e12] RoI at scale 1/8 has bins of 1.8e10 cells, so the
+    # adaptive grid is 1.8e10 per side and the count 3.2e20 > 2^63: the
+    # average must divide by it, not by an overflowed int64.
+    f = np.ones((1, 16, 16, 1))
+    v = 1e12
+    out = roi_align(f, np.array([[0, -v, -v, v, v]]), (14, 14), 1 / 8, 0).numpy()
+    grid = np.ceil(2 * v / 8 / 14)
+    # at most 18 samples per axis (about one per cell) land on the map
+    assert 0 < out.max() <= 18 * 18 / grid ** 2
+
+
+@pytest.mark.parametrize("ratio", [65, 1000])
+def test_absurd_sampling_ratio_is_rejected(ratio):
+    # 100000 per side (10^10 samples per bin) ran for minutes; 1x1 bins keep
+    # the old kernels quick here, so that this test fails rather than hangs.
+    f = np.zeros((1, 8, 8, 1), np.float32)
+    rois = np.array([[0, 0, 0, 32, 32]], np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sampling_ratio must be <= 64"):
+        roi_align(f, rois, (1, 1), 1 / 4, ratio)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sampling_ratio must be <= 64"):
+        tf.function(lambda x: roi_align(x, rois, (1, 1), 1 / 4, ratio))(tf.constant(f))
+    assert roi_align(f, rois, (7, 7), 1 / 4, 64).shape == (1, 7, 7, 1)

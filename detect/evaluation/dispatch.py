@@ -1,0 +1,90 @@
+"""From a dataset and a results list to the metrics' figures and printed tables.
+
+Metrics: voc07 (VOC2007 11-point AP), voc (VOC2010+ area AP), coco (box AP
+through pycocotools), coco_segm (mask AP; needs "segmentation" in the
+results), mr (pedestrian log-average miss rate MR^-2). The default for a
+dataset name comes from the table in detect/datasets/factory.py (VOC-layout
+sets: voc07; COCO sets: coco; pedestrian sets (citypersons_*, *_person):
+mr, then the base set's AP).
+
+Before any metric every detection is checked (validation.py); what was
+dropped is counted in the report and in the figures ("dropped_detections").
+An evaluation without images, or with detections none of which is valid,
+raises ValueError; so does a metric without any ground truth to measure
+against (the evaluators say which).
+"""
+import math
+
+from detect.datasets.factory import default_metrics
+from detect.evaluation.coco_eval import evaluate_coco
+from detect.evaluation.miss_rate import evaluate_miss_rate
+from detect.evaluation.results import category_to_class
+from detect.evaluation.validation import validate_results
+from detect.evaluation.voc_eval import evaluate_voc
+
+METRICS = ("voc07", "voc", "coco", "coco_segm", "mr")
+PERSON_CLASSES = ("person", "pedestrian")
+
+__all__ = ["METRICS", "default_metrics", "evaluate", "table"]
+
+
+def table(title, rows, value_name):
+    """A titled two-column text table of (name, value) rows."""
+    width = max([len(r[0]) for r in rows] + [5])
+    lines = [title, f"  {'class':<{width}}  {value_name:>8}"]
+    lines += [f"  {name:<{width}}  {value:8.4f}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def _person_class(dataset):
+    for name in PERSON_CLASSES:
+        if name in dataset.class_names:
+            return dataset.class_names.index(name)
+    raise ValueError(f"metric mr needs a person class; {dataset.name} has "
+                     f"{list(dataset.class_names[1:])}. Use a pedestrian set "
+                     "(citypersons_<split>, <name>_person) or another --metric")
+
+
+def evaluate(dataset, results, metrics):
+    """{metric: result dict} (plus "dropped_detections" when some were), and
+    the printed report.
+
+    Args:
+      dataset: a Dataset (detect.datasets.get_dataset).
+      results: detections in COCO results format (results.py), unchecked.
+      metrics: names from METRICS.
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown}; choose from {METRICS}")
+    if not dataset.records:
+        raise ValueError(f"{dataset.name} has no images to evaluate "
+                         f"(reading it: {dataset.skips.summary()})")
+    valid, dropped = validate_results(dataset, results)
+    if results and not valid:
+        raise ValueError(f"no valid detection to evaluate on {dataset.name}: "
+                         f"{dropped.summary(len(results))}")
+    out, report = {}, []
+    if dropped.total:
+        report.append(dropped.summary(len(results)))
+        out["dropped_detections"] = dict(dropped.counts)
+    mapping = category_to_class(dataset)
+    for metric in metrics:
+        if metric in ("voc07", "voc"):
+            r = evaluate_voc(dataset, valid, use_07_metric=metric == "voc07",
+                             category_to_class=mapping)
+            report.append(table(f"{r['metric']} AP (IoU > 0.5)", list(r["AP"].items())
+                                + [("mAP", r["mAP"])], "AP"))
+        elif metric in ("coco", "coco_segm"):
+            r = evaluate_coco(dataset, valid, "segm" if metric == "coco_segm" else "bbox")
+            report.append(r["summary"].rstrip())
+            report.append(table(f"COCO {'mask' if metric == 'coco_segm' else 'box'} AP per class",
+                                [(k, v) for k, v in r["AP"].items() if not math.isnan(v)], "AP"))
+            r = {k: v for k, v in r.items() if k != "summary"}
+        else:
+            r = evaluate_miss_rate(dataset, valid, class_id=_person_class(dataset),
+                                   category_to_class=mapping)
+            report.append(table("log-average miss rate MR^-2 (lower is better; nan: no "
+                                "ground truth in that setup)", list(r.items()), "MR^-2"))
+        out[metric] = r
+    return out, "\n\n".join(report)

@@ -1,0 +1,84 @@
+"""tools/demo.py on bad input: truncated, empty, huge images are skipped with a
+message and the next image runs; --thresh in [0, 1]; pictures never overwrite
+one another."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.datasets.trees import write_jpeg
+from tests.engine.runs import make_run, tool
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo")
+    make_run(str(root / "run"))
+    return str(root / "run"), tool("demo")
+
+
+def test_bad_images_are_skipped_and_the_next_ones_run(setup, tmp_path, capsys):
+    run, demo = setup
+    img = tmp_path / "in"
+    write_jpeg(str(img / "a" / "same.jpg"), 48, 64)
+    write_jpeg(str(img / "b" / "same.jpg"), 40, 56)
+    data = (img / "a" / "same.jpg").read_bytes()
+    (img / "truncated.jpg").write_bytes(data[:-10])  # libjpeg would only warn and fill grey
+    (img / "empty.jpg").write_bytes(b"")
+    order = ["truncated.jpg", "empty.jpg", "missing.jpg", "a/same.jpg", "b/same.jpg"]
+    out = tmp_path / "out"
+    code = demo.main([str(img / p) for p in order] + ["--output", run, "--out-dir", str(out),
+                                                      "--thresh", "0"])
+    assert code == 0
+    stdout = capsys.readouterr().out
+    for name, reason in (("truncated.jpg", "truncated image data (JPEG, 64x48)"),
+                         ("empty.jpg", "empty file"), ("missing.jpg", "No such file or directory")):
+        assert f"skipped {img / name}: {reason}" in stdout, name
+    report = json.load(open(out / "detections.json"))
+    assert sorted(report) == [str(img / "a" / "same.jpg"), str(img / "b" / "same.jpg")]
+    # same base name: two pictures, neither overwritten
+    assert sorted(r["picture"] for r in report.values()) == ["same_2_det.jpg", "same_det.jpg"]
+    assert Image.open(out / "same_det.jpg").size == (64, 48)
+    assert Image.open(out / "same_2_det.jpg").size == (56, 40)
+
+
+def test_images_over_the_pixel_cap_are_skipped_before_decoding(setup, tmp_path, capsys):
+    run, demo = setup
+    Image.fromarray(np.zeros((200, 200, 3), np.uint8)).save(tmp_path / "big.png")
+    write_jpeg(str(tmp_path / "small.jpg"), 48, 64)
+    out = tmp_path / "out"
+    assert demo.main([str(tmp_path / "big.png"), str(tmp_path / "small.jpg"), "--output", run,
+                      "--out-dir", str(out), "--max-pixels", "10000"]) == 0
+    assert (f"skipped {tmp_path / 'big.png'}: too large: 200x200 = 40000 pixels, more than the cap "
+            "of 10000") in capsys.readouterr().out
+    assert list(json.load(open(out / "detections.json"))) == [str(tmp_path / "small.jpg")]
+
+
+def test_out_of_memory_on_one_image_skips_only_that_one(setup, tmp_path, capsys, monkeypatch):
+    run, demo = setup
+    for name in ("first.jpg", "second.jpg"):
+        write_jpeg(str(tmp_path / name), 48, 64)
+    real, calls = demo.prepare, []
+
+    def fails_once(rgb, cfg):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError
+        return real(rgb, cfg)
+
+    monkeypatch.setattr(demo, "prepare", fails_once)
+    out = tmp_path / "out"
+    assert demo.main([str(tmp_path / "first.jpg"), str(tmp_path / "second.jpg"), "--output", run,
+                      "--out-dir", str(out)]) == 0
+    assert f"skipped {tmp_path / 'first.jpg'}: out of memory (MemoryError)" in capsys.readouterr().out
+    assert list(json.load(open(out / "detections.json"))) == [str(tmp_path / "second.jpg")]
+
+
+@pytest.mark.parametrize("value", ["2", "-0.1", "nan", "inf", "high"])
+def test_thresh_outside_0_1_is_refused(setup, capsys, value):
+    run, demo = setup
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--output", run, "--thresh", value])
+    assert e.value.code == 2
+    assert "--thresh" in capsys.readouterr().err
