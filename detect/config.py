@@ -33,7 +33,7 @@ _C.MODEL.BOX_HEAD_DIM = 0  # width of the fc box heads (0: the head's default: v
 _C.MODEL.POOLER = "roi_pool"  # Fast R-CNN RoI op: roi_pool | roi_align (aligned, ROIAlignV2)
 _C.MODEL.POOLED_SIZE = 0  # RoI op output, bins per side (0: the box head's, res5 14, others 7)
 _C.MODEL.SAMPLING_RATIO = 2  # roi_align samples per bin side (<= 0: adaptive)
-_C.MODEL.POOLER_LEVELS = []  # feature levels RoIs are pooled from (FPN: [2, 3, 4, 5]); []: all
+_C.MODEL.POOLER_LEVELS = []  # feature levels RoIs are pooled from (FPN: [2, 3, 4, 5]); []: all but P6
 _C.MODEL.POOLER_CANONICAL_SIZE = 224  # multi-level pooling: a RoI this size (sqrt of area, pixels) ...
 _C.MODEL.POOLER_CANONICAL_LEVEL = 4  # ... goes to this level; x2 size = one level up (FPN eq. 1)
 _C.MODEL.FEATURE_STRIDE = 16  # single-level backbone output stride in pixels (no neck)

@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Checks the compiled RoI ops: versions, registered kernels, and a tiny
+forward and backward of each op on every device that has a kernel.
 
-The command lives in the library (detect/cli/check_ops.py); ``--help`` lists
-its options.
+    python tools/check_ops.py
+
+The command lives in the library (detect/cli/check_ops.py).
 """
 import sys
 

@@ -31,8 +31,9 @@ from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.pipeline import build_pipeline
-from detect.engine.trainer import (CheckpointMismatchError, NonFiniteCheckpointError,
-                                   NonFiniteError, Trainer, existing_checkpoints)
+from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
+                                   NonFiniteCheckpointError, NonFiniteError, Trainer,
+                                   existing_checkpoints)
 from detect.modeling.build import build_model
 
 
@@ -175,6 +176,9 @@ def main(argv=None):
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
+    except NoTrainingDataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     print(f"done: {int(trainer.step.numpy())} iterations; checkpoint {trainer.manager.latest_checkpoint}; "

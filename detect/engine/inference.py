@@ -3,7 +3,6 @@ import time
 
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
 from detect.datasets.pipeline import build_pipeline
 
@@ -53,12 +52,3 @@ def median_seconds(times):
     times = times[1:] if len(times) > 1 else times
     return float(np.median(times)) if times else float("nan")
 
-
-def run_inference(model, dataset, cfg, progress=True):
-    """(results list, median seconds per image) over every readable image."""
-    results, times = [], []
-    for _, dets, seconds in tqdm(iter_inference(model, dataset, cfg), total=len(dataset), desc="test",
-                                 unit="img", disable=not progress):
-        results += dets
-        times.append(seconds)
-    return results, median_seconds(times)

@@ -45,6 +45,10 @@ class NonFiniteLossError(NonFiniteError):
     step's update was not applied and training stopped."""
 
 
+class NoTrainingDataError(ValueError):
+    """The training data yielded no batch at all (every image skipped)."""
+
+
 class NonFiniteCheckpointError(NonFiniteError):
     """The variables to save, or a checkpoint to resume from, hold NaN or inf."""
 
@@ -207,7 +211,10 @@ class Trainer:
                    dynamic_ncols=True)
         losses, t_last, it_last = {}, time.time(), start
         data = iter(self.dataset)
-        first = next(data)
+        first = next(data, None)
+        if first is None:
+            raise NoTrainingDataError("the training data yielded no batch: no readable image with a "
+                             "non-crowd object (see the skipped files above)")
         self.build(first)
         pending = [first]
         try:

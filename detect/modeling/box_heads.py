@@ -48,6 +48,8 @@ def vgg16_fc(weights="", dim=4096, channels=512, pooled_size=7):
 
 @BOX_HEADS.register("res5")
 def res5(weights="", dim=2048):
+    if dim != 2048:
+        raise ValueError(f"the res5 box head is 2048 wide; MODEL.BOX_HEAD_DIM {dim} does not apply")
     base = keras_application(keras.applications.ResNet50, weights, "resnet50")
     freeze_batchnorm(base)
     c4 = base.get_layer(RESNET50_LEVELS[4]).output

@@ -6,8 +6,10 @@
   MODEL.BOX_HEAD  box_heads.BOX_HEADS: "" (the backbone's) | fc | vgg16_fc | res5
 
 To add a part, register a builder or class under a new name in its file
-(with a ``from_cfg`` when it reads the config) and name it in a YAML file;
-nothing here changes.
+and name it in a YAML file; nothing here changes. Backbone builders take
+(weights, levels), necks (strides, channels, top_level), box heads
+(weights, dim); RoI heads classes have a ``from_cfg(cfg, backbone,
+strides)``.
 """
 import math
 

@@ -80,7 +80,7 @@ class GeneralizedRCNN(keras.Model):
             size = image_sizes[i]
             proposals = self.rpn.proposals(rpn_out, i, size, training=False)
             rois = tf.concat([tf.fill([tf.shape(proposals)[0], 1], float(i)), proposals], axis=1)
-            logits, deltas = self.roi_heads(features, rois, training=False)
+            logits, deltas = self.roi_heads(features, rois, training=False)  # RoIs of image i
             boxes, scores, classes, n = self.postprocessor(proposals, logits, deltas, size)
             if original_sizes is not None:
                 boxes = rescale_boxes(boxes, size, original_sizes[i])

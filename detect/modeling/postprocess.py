@@ -2,7 +2,7 @@
 optional box voting, and rescaling to the original image's pixels.
 
 The one place this happens: the detector's ``detect`` uses it, and through
-it test_net.py, demo.py, the trainer's TensorBoard images and exports.
+it test_net.py, demo.py and the trainer's TensorBoard images.
 """
 import tensorflow as tf
 

@@ -90,13 +90,13 @@ class StandardROIHeads(ROIHeads):
         """strides: {level name: stride} of the features the heads see.
         MODEL.POOLER_LEVELS picks the pooled ones (default: all)."""
         m = cfg.MODEL
-        head_name, head_dim = backbone.default_box_head
-        if m.BOX_HEAD and m.BOX_HEAD != head_name:
-            head_name, head_dim = m.BOX_HEAD, 0
-        builder = BOX_HEADS.get(head_name)
-        box_head = builder(weights=m.WEIGHTS,
-                           **({"dim": m.BOX_HEAD_DIM or head_dim} if m.BOX_HEAD_DIM or head_dim else {}))
-        pooled = strides
+        default_name, default_dim = backbone.default_box_head
+        name = m.BOX_HEAD or default_name
+        dim = m.BOX_HEAD_DIM or (default_dim if name == default_name else 0)
+        box_head = BOX_HEADS.get(name)(weights=m.WEIGHTS, **({"dim": dim} if dim else {}))
+        # default: every level, less a neck's extra ones (FPN's P6 is for the RPN)
+        top = max(cfg.FPN.IN_LEVELS) if m.NECK else max(int(n[1:]) for n in strides)
+        pooled = {n: s for n, s in strides.items() if int(n[1:]) <= top}
         if m.POOLER_LEVELS:
             pooled = {n: s for n, s in strides.items() if int(n[1:]) in m.POOLER_LEVELS}
             if len(pooled) != len(m.POOLER_LEVELS):
