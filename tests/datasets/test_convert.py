@@ -112,6 +112,15 @@ def test_output_directory_gets_shards_named_after_the_dataset(toy, tmp_path):
     assert len(_read_all(paths, False)) == 2
 
 
+def _wchan(pid):
+    """The kernel function process pid sleeps in ("" if none or gone)."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _live_children(pid):
     """Pids of the running (not zombie) processes whose parent is pid."""
     found = []
@@ -162,7 +171,14 @@ def test_killed_converter_leaves_no_worker_processes(tmp_path, sig):
             time.sleep(0.2)
             workers = _live_children(proc.pid)
         assert len(workers) == 2, (proc.poll(), workers)
-        time.sleep(1.0)  # let the workers reach the FIFOs
+        # Signal only once both workers block opening their FIFO (the kernel's
+        # wait_for_partner): the pool is then fully started and the converter
+        # is in its loop, the state a user interrupts; on a loaded machine a
+        # fixed sleep could land inside interpreter or pool start-up instead.
+        deadline = time.time() + 60
+        while time.time() < deadline and not all(_wchan(w) == "wait_for_partner" for w in workers):
+            time.sleep(0.1)
+        assert all(_wchan(w) == "wait_for_partner" for w in workers), [_wchan(w) for w in workers]
         os.kill(proc.pid, getattr(signal, sig))
         try:
             proc.wait(timeout=30)
