@@ -163,7 +163,11 @@ def test_killed_converter_leaves_no_worker_processes(tmp_path, sig):
                              "--dataset", "voc_2007_trainval", "--data-dir", str(tmp_path),
                              "--out", str(tmp_path / "out" / "voc"), "--shards", "2",
                              "--workers", "2"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a shell's background job starts with SIGINT ignored, and Python
+                            # then installs no KeyboardInterrupt handler: give the converter
+                            # the default, as in a terminal
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     workers = []
     try:
         deadline = time.time() + 120
