@@ -17,6 +17,7 @@ import re
 import tensorflow as tf
 
 from detect.config import get_cfg, merge_from_file, merge_from_list
+from detect.engine.trainer import non_finite_variables
 from detect.modeling.build import build_model
 
 
@@ -87,8 +88,7 @@ def restore(model, path):
     except ValueError as e:  # a variable of another shape
         raise CheckpointError(f"checkpoint {path} does not fit the model of this config: "
                               f"{str(e).splitlines()[0][:300]} Was it written by another run?") from None
-    bad = [getattr(v, "path", v.name) for v in model.variables
-           if tf.as_dtype(v.dtype).is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+    bad = non_finite_variables(model.variables)
     if bad:
         raise CheckpointError(f"checkpoint {path} holds NaN or inf in {len(bad)} variables "
                               f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); use an "

@@ -156,7 +156,9 @@ class Trainer:
             The update is applied only when all three are True."""
             # Statistics the forward pass updates (BatchNorm moving mean and
             # variance): kept, to be put back if this step is not applied.
-            state = [v for v in model.non_trainable_variables if tf.as_dtype(v.dtype).is_floating]
+            # Frozen weights never change in a step: not copied every step.
+            state = [v for v in model.non_trainable_variables
+                     if v.path.endswith(("moving_mean", "moving_variance"))]
             before = [tf.identity(v) for v in state]
             with tf.GradientTape() as tape:
                 losses = model.compute_losses(batch, seed)
