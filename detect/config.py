@@ -41,6 +41,11 @@ _C.MODEL.RFCN_GROUP_SIZE = 7  # R-FCN position-sensitive grid, k x k
 _C.MODEL.PIXEL_NORMALIZATION = "caffe"  # see detect/datasets/pipeline.py
 _C.MODEL.WEIGHTS = ""  # imagenet | path to .h5/.keras | path to VGG_imagenet.npy | "" (random)
 _C.MODEL.FREEZE_AT = 2  # backbone stages kept frozen (py-faster-rcnn: conv1-2 of VGG16)
+_C.MODEL.MASK_HEAD = ""  # Mask R-CNN's mask branch (modeling/mask_heads.py): "" (none) | conv_upsample
+_C.MODEL.MASK_HEAD_CONVS = 4  # 3x3 convs of the mask head before its 2x upsampling
+_C.MODEL.MASK_HEAD_DIM = 256  # their width (and the transposed conv's)
+_C.MODEL.MASK_POOLED_SIZE = 14  # RoIAlign output of the mask branch; the masks are twice this (28)
+_C.MODEL.MASK_GT_SIZE = 112  # training masks travel cropped to their box at this size (pipeline.py)
 
 _C.FPN = edict()
 _C.FPN.IN_LEVELS = [2, 3, 4, 5]  # backbone levels into the FPN (C2-C5: strides 4-32)
@@ -99,6 +104,7 @@ _C.TEST.NMS = 0.3  # per-class NMS IoU threshold
 _C.TEST.SCORE_THRESH = 0.05  # detections below this score are dropped
 _C.TEST.DETECTIONS_PER_IMAGE = 100  # cap per image after NMS
 _C.TEST.BBOX_VOTE = False  # box voting: each kept box -> score-weighted mean of its overlapping boxes
+_C.TEST.MASK_THRESH = 0.5  # a pasted mask probability above this is inside the mask
 _C.TEST.BBOX_VOTE_IOU = 0.8  # IoU with a kept box to take part in its vote (Detectron's VOTE_TH)
 
 _C.DATASETS = edict()
@@ -162,7 +168,10 @@ RANGES = {
     "MODEL.NUM_CLASSES": _at_least(2), "MODEL.POOLED_SIZE": _at_least(0),
     "MODEL.FEATURE_STRIDE": _at_least(1),
     "MODEL.RFCN_GROUP_SIZE": _at_least(1), "MODEL.FREEZE_AT": _at_least(0),
-    "MODEL.BOX_HEAD_DIM": _at_least(0), "MODEL.POOLER_CANONICAL_SIZE": _above(0),
+    "MODEL.BOX_HEAD_DIM": _at_least(0), "MODEL.MASK_HEAD_CONVS": _at_least(0),
+    "MODEL.MASK_HEAD_DIM": _at_least(1), "MODEL.MASK_POOLED_SIZE": _at_least(1),
+    "MODEL.MASK_GT_SIZE": _at_least(2), "TEST.MASK_THRESH": _FRACTION,
+    "MODEL.POOLER_CANONICAL_SIZE": _above(0),
     "MODEL.SAMPLING_RATIO": ((lambda v: _number(v) and v <= 64),
                              "a number <= 64 (the op's cap; <= 0: adaptive)"),
     "MODEL.POOLER_CANONICAL_LEVEL": _at_least(0), "FPN.TOP_LEVEL": _at_least(0),

@@ -1,6 +1,6 @@
 """Detection losses, outside the model; each returns a scalar.
 
-Names as the trainer logs them: rpn_cls, rpn_box, rcnn_cls, rcnn_box.
+Names as the trainer logs them: rpn_cls, rpn_box, rcnn_cls, rcnn_box, mask.
 """
 import tensorflow as tf
 
@@ -50,3 +50,16 @@ def rcnn_losses(class_logits, box_deltas, labels, targets, sigma=1.0):
     chosen = tf.gather(box_deltas, index, axis=1, batch_dims=1)  # [R, 4]
     box = tf.reduce_sum(tf.where((labels > 0)[:, None], smooth_l1(chosen, targets, sigma), 0.0))
     return {"rcnn_cls": cls, "rcnn_box": box / count}
+
+
+def mask_loss(mask_logits, targets):
+    """Mask R-CNN's mask loss: binary cross-entropy averaged over the pixels
+    of every foreground RoI (0 when there is none).
+
+    Args:
+      mask_logits: [F, M, M], each RoI's map of its ground-truth class.
+      targets: [F, M, M] of 0 / 1 (targets/mask_targets.py).
+    """
+    ce = tf.nn.sigmoid_cross_entropy_with_logits(targets, mask_logits)
+    count = tf.maximum(tf.cast(tf.size(ce), tf.float32), 1.0)
+    return {"mask": tf.reduce_sum(ce) / count}

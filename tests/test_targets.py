@@ -87,21 +87,28 @@ def test_sample_rois_counts_labels_targets():
     far = rng.uniform(150, 190, (300, 2)).astype(np.float32)
     far = np.hstack([far, far + 8])
     proposals = np.vstack([near, far])
-    rois, labels, targets = sample_rois(proposals, gt, [3, 5], [False, False], SEED, batch_size=32,
-                                        fg_fraction=0.25)
-    labels = labels.numpy()
+    rois, labels, targets, matches = sample_rois(proposals, gt, [3, 5], [False, False], SEED,
+                                                 batch_size=32, fg_fraction=0.25)
+    labels, matches = labels.numpy(), matches.numpy()
     assert len(labels) == 32 and (labels > 0).sum() == 8 and set(labels[labels > 0]) <= {3, 5}
     assert np.all(labels[8:] == 0)  # foreground first
     fg = labels > 0
     iou = box_ops.pairwise_iou(rois[:8], gt).numpy()
     matched = gt[iou.argmax(1)]
+    np.testing.assert_array_equal(matches[:8], iou.argmax(1))  # the gt row of each fg RoI
+    assert np.all(matches[8:] == -1) and np.all(labels[:8] == np.array([3, 5])[matches[:8]])
     np.testing.assert_allclose(targets.numpy()[fg],
                                box_ops.encode(rois[:8], matched, (0.1, 0.1, 0.2, 0.2)).numpy(),
                                rtol=1e-5, atol=1e-5)
     assert np.all(targets.numpy()[~fg] == 0)
     # no proposals at all: the ground truth itself is sampled as foreground
-    rois, labels, _ = sample_rois(tf.zeros([0, 4]), gt, [3, 5], [False, False], SEED)
+    rois, labels, _, _ = sample_rois(tf.zeros([0, 4]), gt, [3, 5], [False, False], SEED)
     assert sorted(labels.numpy().tolist()) == [3, 5]
+    # a crowd row before the objects: matches index the rows as given
+    with_crowd = np.vstack([[0, 0, 10, 10], gt]).astype(np.float32)
+    _, labels, _, matches = sample_rois(tf.zeros([0, 4]), with_crowd, [1, 3, 5], [True, False, False],
+                                        SEED)
+    assert sorted(zip(labels.numpy().tolist(), matches.numpy().tolist())) == [(3, 1), (5, 2)]
 
 
 def test_losses_hand_values():

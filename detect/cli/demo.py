@@ -3,9 +3,12 @@
     python tools/demo.py --output output/faster_rcnn_tiny_toy_train [images, folders or globs]
         [--thresh 0.5] [--classes person] [--out-dir demo_out]
 
-Writes <name>_det.jpg (boxes, class names and scores, drawn with OpenCV;
-inputs with the same base name get <name>_2_det.jpg, ...) and detections.json
-(per image: boxes [x1, y1, x2, y2], scores, classes, picture) to --out-dir.
+Writes <name>_det.jpg (boxes, class names and scores, and for Mask R-CNN
+each mask as a translucent fill with an outline; one colour per class; drawn
+with OpenCV; inputs with the same base name get <name>_2_det.jpg, ...) and
+detections.json (per image: boxes [x1, y1, x2, y2], scores, classes,
+picture, and masks as COCO RLE) to --out-dir. ``--classes person`` with a
+Mask R-CNN gives pedestrian segmentation.
 With no image given it runs on data/demo/toy_sample.jpg, which ships with
 the project. Images are decoded as in test_net.py (detect/datasets/
 image_check.py): an empty, truncated or corrupt file, or one over
@@ -29,6 +32,8 @@ import tensorflow as tf
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
 from detect.datasets.pipeline import normalize, target_size
 from detect.engine.checkpoint import load_model
+from detect.engine.inference import encode_masks
+from detect.modeling.postprocess import paste_masks
 
 # data/demo/ of the repository (an editable install: pip install -e .)
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -87,14 +92,35 @@ def prepare(rgb, cfg):
     return image[None], tf.constant([[int(new_h), int(new_w)]])
 
 
-def draw(bgr, boxes, scores, names):
-    for (x1, y1, x2, y2), s, name in zip(boxes, scores, names):
+def class_color(class_id):
+    """A BGR colour per class id: hues spread by the golden ratio, so
+    neighbouring ids differ."""
+    hue = int((class_id * 0.618033988749895 % 1.0) * 180)
+    hsv = np.uint8([[[hue, 220, 230]]])
+    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def draw(bgr, boxes, scores, names, class_ids=None, masks=None, alpha=0.45):
+    """Draws detections on a BGR picture (in place; returned).
+
+    boxes [D, 4] x1 y1 x2 y2 in the picture's pixels; class_ids [D] pick the
+    colours (default: one colour); masks: None or uint8 [D, H, W], drawn as
+    a translucent fill (alpha) with an outline, under the boxes and labels.
+    """
+    colors = [class_color(c) for c in (class_ids if class_ids is not None else [1] * len(boxes))]
+    if masks is not None:
+        for m, color in zip(masks, colors):
+            inside = m.astype(bool)
+            bgr[inside] = (bgr[inside] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
+            contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(bgr, contours, -1, color, 1, cv2.LINE_AA)
+    for (x1, y1, x2, y2), s, name, color in zip(boxes, scores, names, colors):
         p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
-        cv2.rectangle(bgr, p1, p2, (0, 0, 255), 2)
+        cv2.rectangle(bgr, p1, p2, color, 2)
         label = f"{name} {s:.2f}"
         (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
         cv2.rectangle(bgr, (p1[0], max(p1[1] - th - 4, 0)), (p1[0] + tw + 2, max(p1[1], th + 4)),
-                      (0, 0, 255), -1)
+                      color, -1)
         cv2.putText(bgr, label, (p1[0] + 1, max(p1[1] - 3, th + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return bgr
@@ -139,11 +165,17 @@ def main(argv=None):
         s, c = out["scores"][0, :n].numpy(), out["classes"][0, :n].numpy()
         names = [class_names[i] for i in c]
         keep = (s >= a.thresh) & np.array([not a.classes or nm in a.classes for nm in names], bool)
-        b, s, names = b[keep], s[keep], [nm for nm, k in zip(names, keep) if k]
+        b, s, c, names = b[keep], s[keep], c[keep], [nm for nm, k in zip(names, keep) if k]
+        masks = None
+        if "masks" in out:  # Mask R-CNN: pasted into the picture
+            masks = paste_masks(out["masks"][0, :n].numpy()[keep], b, rgb.shape[0], rgb.shape[1],
+                                cfg.TEST.MASK_THRESH).numpy()
         picture = os.path.join(a.out_dir, picture_name(path, used))
-        cv2.imwrite(picture, draw(np.ascontiguousarray(rgb[..., ::-1]), b, s, names))
+        cv2.imwrite(picture, draw(np.ascontiguousarray(rgb[..., ::-1]), b, s, names, c, masks))
         report[path] = {"boxes": b.round(1).tolist(), "scores": s.round(4).tolist(), "classes": names,
                         "picture": os.path.basename(picture)}
+        if masks is not None:
+            report[path]["masks"] = encode_masks(masks)
         print(f"{path}: {len(s)} detections -> {picture}")
     with open(os.path.join(a.out_dir, "detections.json"), "w") as f:
         json.dump(report, f, indent=2)

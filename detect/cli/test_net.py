@@ -3,9 +3,10 @@
     python tools/test_net.py --output output/faster_rcnn_tiny_toy_train --dataset toy_test
 
 Reads the config and the latest checkpoint from --output (or --checkpoint),
-runs the detector over every image (per-class NMS, a per-image cap), writes
-the detections as COCO results JSON, evaluates them (VOC AP, COCO AP or
-MR^-2 by dataset, or --metric) and prints a per-class table and the seconds
+runs the detector over every image (per-class NMS, a per-image cap; Mask
+R-CNN's masks pasted into the image), writes the detections as COCO results
+JSON (masks as RLE), evaluates them (VOC AP, COCO box and mask AP or MR^-2
+by dataset, or --metric) and prints a per-class table and the seconds
 per image. Unreadable images are skipped (logged with path and reason, and
 counted). If inference stops (an error, Ctrl-C), the detections so far are
 written to <results stem>.partial.json before the error is reported.
@@ -39,6 +40,16 @@ def results_path_problem(path):
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         return "not writable"
     return None
+
+
+def metrics_for(name, model, dataset):
+    """The dataset's default metrics, plus mask AP (coco_segm) after box AP
+    when the model predicts masks and the dataset has them."""
+    metrics = default_metrics(name)
+    if (model.roi_heads.has_masks and "coco" in metrics
+            and any(r.get("segmentations") for r in dataset.records)):
+        metrics.insert(metrics.index("coco") + 1, "coco_segm")
+    return metrics
 
 
 def main(argv=None):
@@ -91,7 +102,7 @@ def main(argv=None):
     seconds = median_seconds(times)
     save_results(results, path)
     try:
-        figures, report = evaluate(dataset, results, a.metric or default_metrics(name))
+        figures, report = evaluate(dataset, results, a.metric or metrics_for(name, model, dataset))
     except ValueError as e:  # e.g. no ground truth at all: an error, not a number
         print(f"error: {len(results)} detections written to {path}, but they cannot be "
               f"evaluated: {e}", file=sys.stderr)

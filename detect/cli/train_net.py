@@ -116,6 +116,11 @@ def main(argv=None):
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if cfg.MODEL.MASK_HEAD and not any(r.get("segmentations") for r in dataset.records):
+        print(f"error: MODEL.MASK_HEAD {cfg.MODEL.MASK_HEAD!r} trains on instance masks, and "
+              f"{dataset.name} has none; use a COCO-format set with segmentations (e.g. "
+              "toy_coco_train, coco_2017_train) or leave MODEL.MASK_HEAD empty", file=sys.stderr)
+        return 2
     if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
         print(f"MODEL.NUM_CLASSES set to {dataset.num_classes} for {dataset.name}")
         cfg.MODEL.NUM_CLASSES = dataset.num_classes
@@ -140,7 +145,8 @@ def main(argv=None):
     data = build_pipeline(dataset, training=True, batch_size=cfg.TRAIN.IMS_PER_BATCH,
                           scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
                           flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
-                          seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True)
+                          seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
+                          with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE)
     trainer = Trainer(cfg, model, data, out)
     restored = None
     if a.resume:

@@ -24,8 +24,17 @@ Each batch is a dict:
   classes      int32 [B, M], padded with -1
   difficult, crowd  bool [B, M]
   num_objects  int32 [B]
-  masks        uint8 [B, M, H, W] (with_masks=True)
+  masks        float32 [B, M, S, S] (with_masks=True): each object's mask
+               cropped to its box and resampled to S x S (mask_size)
   source_id    string [B]
+Masks travel cropped to their boxes (as in TF Model Garden's Mask R-CNN
+input), not as full-image bitmaps: a batch's masks take B x M x S x S
+floats whatever the image size, and the mask targets of the RoIs are
+RoIAligned from these crops (targets/mask_targets.py). The crop samples
+the decoded bitmap bilinearly at the centre of each of the S x S cells of
+the box (continuous coordinates, edge pixels replicated half a pixel
+outward), so a value is the fraction of mask around that point. Parts of a
+mask outside its box are cut off; COCO's boxes are the masks' extents.
 Randomness (scale choice, flip) is a stateless function of ``seed`` and the
 element's position, so a pipeline with a seed gives the same batches every
 run, whatever the number of parallel calls.
@@ -165,7 +174,44 @@ def target_size(height, width, scale, max_size):
     return tf.maximum(new_h, 1), tf.maximum(new_w, 1), factor
 
 
-def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks):
+def crop_masks(masks, boxes, size):
+    """Each mask cropped to its box and resampled: float32 [M, size, size].
+
+    Args:
+      masks: uint8 [M, H, W] full-image bitmaps (0/1); boxes: [M, 4]
+        x1 y1 x2 y2 in the same image's continuous pixel coordinates.
+
+    Cell (i, j) takes the bilinear value at the centre of the box's cell,
+    x = x1 + (j + 0.5) (x2 - x1) / size (pixel k covers [k, k + 1)), with
+    the bitmap's edge pixels extended outward; samples outside the image
+    read 0.
+    """
+    masks = tf.reshape(masks, [tf.shape(masks)[0], tf.shape(masks)[1], tf.shape(masks)[2]])
+    height, width = tf.shape(masks)[1], tf.shape(masks)[2]
+    # one pixel of edge replication, so the half pixel at the image border
+    # interpolates to the edge value, not to crop_and_resize's 0
+    padded = tf.pad(masks, [[0, 0], [1, 1], [1, 1]], mode="SYMMETRIC")[..., None]
+    boxes = tf.cast(boxes, tf.float32)
+    n = tf.cast(size, tf.float32)
+
+    def first_last(lo, hi, extent):
+        # pixel-index coordinates (+1 for the padding) of the first and last
+        # cell centres, normalized as crop_and_resize wants: by padded size - 1
+        step = (hi - lo) / n
+        first, last = lo + 0.5 * step - 0.5 + 1.0, lo + (n - 0.5) * step - 0.5 + 1.0
+        scale = tf.cast(extent + 1, tf.float32)  # (extent + 2) - 1
+        return first / scale, last / scale
+
+    y1, y2 = first_last(boxes[:, 1], boxes[:, 3], height)
+    x1, x2 = first_last(boxes[:, 0], boxes[:, 2], width)
+    crops = tf.image.crop_and_resize(padded, tf.stack([y1, x1, y2, x2], axis=1),
+                                     tf.range(tf.shape(masks)[0]), [size, size],
+                                     method="bilinear", extrapolation_value=0.0)
+    return crops[..., 0]
+
+
+def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks,
+               mask_size=112):
     """Decode, resize, (flip), normalize one element."""
     image = tf.io.decode_image(el["encoded"], channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
@@ -191,15 +237,16 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
                               fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
         else:
             masks = el["masks"]
-        masks = tf.image.resize(masks[..., None], [new_h, new_w], method="nearest")[..., 0]
-        masks = tf.reshape(masks, [-1, new_h, new_w])
+        # cropped to the box clipped to the image, as training clips the boxes
+        limits = tf.cast(tf.stack([width, height, width, height]), tf.float32)
+        masks = crop_masks(masks, tf.clip_by_value(el["boxes"], 0.0, limits), mask_size)
     if training and flip:
         do_flip = tf.random.stateless_uniform([], seeds + [0, 7919]) < 0.5
         w_f = tf.cast(new_w, tf.float32)
         flipped = tf.stack([w_f - boxes[:, 2], boxes[:, 1], w_f - boxes[:, 0], boxes[:, 3]], axis=1)
         image = tf.cond(do_flip, lambda: image[:, ::-1], lambda: image)
         boxes = tf.cond(do_flip, lambda: flipped, lambda: boxes)
-        if masks is not None:
+        if masks is not None:  # the crop of a flipped box is the flipped crop
             masks = tf.cond(do_flip, lambda: masks[:, :, ::-1], lambda: masks)
     image = normalize(image, normalization)
     out = {"image": image, "image_size": tf.stack([new_h, new_w]),
@@ -213,7 +260,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
 
 
 def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=1000, flip=True,
-                   normalization="caffe", seed=0, with_masks=False, drop_empty=False,
+                   normalization="caffe", seed=0, with_masks=False, mask_size=112, drop_empty=False,
                    shuffle_buffer=256, size_divisibility=1, epochs=1, drop_remainder=False,
                    num_parallel_calls=tf.data.AUTOTUNE, max_pixels=MAX_PIXELS):
     """A tf.data.Dataset of padded batches (see the module docstring).
@@ -224,6 +271,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
       scales: shorter-side sizes; training picks one per image.
       max_size: cap on the longer side.
       normalization: a key of PIXEL_NORMALIZATION (MODEL.PIXEL_NORMALIZATION).
+      with_masks: add ``masks``, each cropped to its box at mask_size x
+        mask_size (MODEL.MASK_GT_SIZE).
       drop_empty: skip images without any non-crowd object (for training).
       epochs: passes over the data; None repeats forever.
       drop_remainder: drop a last partial batch (static batch size).
@@ -249,7 +298,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
     ds = ds.map(lambda i, el: preprocess(el, i, training=training, scales=tuple(scales),
                                          max_size=max_size, flip=flip,
                                          normalization=normalization, seed=seed,
-                                         with_masks=with_masks),
+                                         with_masks=with_masks, mask_size=mask_size),
                 num_parallel_calls=num_parallel_calls, deterministic=True)
     pad = {"image": 0.0, "image_size": 0, "original_size": 0, "boxes": 0.0, "classes": -1,
            "difficult": False, "crowd": False, "num_objects": 0, "source_id": ""}
@@ -257,7 +306,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
               "classes": [None], "difficult": [None], "crowd": [None], "num_objects": [],
               "source_id": []}
     if with_masks:
-        pad["masks"], shapes["masks"] = tf.constant(0, tf.uint8), [None, None, None]
+        pad["masks"], shapes["masks"] = 0.0, [None, mask_size, mask_size]
     pad = {k: tf.constant(v, ds.element_spec[k].dtype) for k, v in pad.items()}
     ds = ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=pad,
                          drop_remainder=drop_remainder)

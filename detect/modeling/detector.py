@@ -3,8 +3,9 @@
     images -> backbone -> (neck, e.g. FPN) -> RPN -> proposals -> RoI heads
 
     model = build_model(cfg)                        # detect/modeling/build.py
-    losses = model.compute_losses(batch, seed)      # {"rpn_cls", "rpn_box", "rcnn_cls", ...}
-    out = model.detect(images, image_sizes)         # {"boxes", "scores", "classes", "num_detections"}
+    losses = model.compute_losses(batch, seed)      # {"rpn_cls", "rpn_box", "rcnn_cls", ..., "mask"}
+    out = model.detect(images, image_sizes)         # {"boxes", "scores", "classes", "num_detections",
+                                                    #  "masks" (Mask R-CNN)}
 
 ``batch`` is a pipeline batch (detect/datasets/pipeline.py). The batch size
 must be static (the per-image RPN targets and sampling are unrolled);
@@ -42,6 +43,11 @@ class GeneralizedRCNN(keras.Model):
         """Named losses of one batch: an open dict, to be summed whatever
         its keys. seed: int32 [2] (anchor and RoI sampling)."""
         images = batch["image"]
+        masks = self.roi_heads.has_masks
+        if masks and "masks" not in batch:
+            raise ValueError("the model has a mask head (MODEL.MASK_HEAD) but the batch has no "
+                             "masks: build the pipeline with with_masks=True, from a dataset "
+                             "with masks (COCO format)")
         features = self.features(images, training)
         rpn_out = self.rpn(features)
         rpn_terms, proposals, targets, seeds = [], [], [], []
@@ -53,7 +59,9 @@ class GeneralizedRCNN(keras.Model):
             s = tf.stack([seed[0], seed[1] * 131 + i])
             rpn_terms.append(self.rpn.losses(rpn_out, i, gt_boxes, gt_crowd, size, s))
             proposals.append(self.rpn.proposals(rpn_out, i, size, training=True))
-            targets.append((gt_boxes, gt_classes, gt_crowd))
+            targets.append({"boxes": gt_boxes, "classes": gt_classes, "crowd": gt_crowd})
+            if masks:
+                targets[-1]["masks"] = batch["masks"][i, :n]
             seeds.append(s)
         losses = dict(self.roi_heads.losses(features, proposals, targets, seeds, training=training))
         for key in rpn_terms[0]:
@@ -71,7 +79,10 @@ class GeneralizedRCNN(keras.Model):
         Returns a dict: boxes [B, D, 4] (x1, y1, x2, y2; original-image
         pixels when original_sizes is given, else input pixels), scores
         [B, D], classes int32 [B, D] (1..C-1), num_detections int32 [B]: the
-        first num_detections[b] rows of image b are detections.
+        first num_detections[b] rows of image b are detections. With a mask
+        head also masks [B, D, M, M]: each detection's mask probabilities
+        (of its class) over its box, zeros past num_detections; paste them
+        into the image with postprocess.paste_masks.
         """
         features = self.features(images, False)
         rpn_out = self.rpn(features)
@@ -82,8 +93,17 @@ class GeneralizedRCNN(keras.Model):
             rois = tf.concat([tf.fill([tf.shape(proposals)[0], 1], float(i)), proposals], axis=1)
             logits, deltas = self.roi_heads(features, rois, training=False)  # RoIs of image i
             boxes, scores, classes, n = self.postprocessor(proposals, logits, deltas, size)
+            out = {"boxes": boxes, "scores": scores, "classes": classes, "num_detections": n}
+            if self.roi_heads.has_masks:  # on the detections only, as detectron2
+                out["masks"] = self._masks(features, i, boxes, classes, n)
             if original_sizes is not None:
-                boxes = rescale_boxes(boxes, size, original_sizes[i])
-            outputs.append((boxes, scores, classes, n))
-        keys = ("boxes", "scores", "classes", "num_detections")
-        return {k: tf.stack([o[j] for o in outputs]) for j, k in enumerate(keys)}
+                out["boxes"] = rescale_boxes(boxes, size, original_sizes[i])
+            outputs.append(out)
+        return {k: tf.stack([o[k] for o in outputs]) for k in outputs[0]}
+
+    def _masks(self, features, i, boxes, classes, n):
+        """[D, M, M] mask probabilities of image i's first n detections
+        (boxes in input pixels), zero-padded to D rows."""
+        rois = tf.concat([tf.fill([n, 1], float(i)), boxes[:n]], axis=1)
+        probs = tf.sigmoid(self.roi_heads.mask_logits(features, rois, classes[:n]))
+        return tf.pad(probs, [[0, tf.shape(boxes)[0] - n], [0, 0], [0, 0]])

@@ -1,5 +1,6 @@
 """Detections from head outputs, in-graph: decode, clip, per-class NMS,
-optional box voting, and rescaling to the original image's pixels.
+optional box voting, rescaling to the original image's pixels, and pasting
+Mask R-CNN's masks into the image.
 
 The one place this happens: the detector's ``detect`` uses it, and through
 it test_net.py, demo.py and the trainer's TensorBoard images.
@@ -64,3 +65,38 @@ def rescale_boxes(boxes, image_size, original_size):
     scale_x = tf.cast(original_size[1], tf.float32) / tf.cast(image_size[1], tf.float32)
     boxes = boxes * tf.stack([scale_x, scale_y, scale_x, scale_y])
     return box_ops.clip(boxes, original_size[0], original_size[1])
+
+
+def _paste_weights(lo, hi, size, extent):
+    """[D, extent, size] bilinear weights of the M mask cells for each
+    image row (or column) centre: cell u = (y + 0.5 - lo) M / (hi - lo) - 0.5,
+    weight max(0, 1 - |u - i|); cells past the mask weigh 0."""
+    centres = tf.range(extent, dtype=tf.float32) + 0.5
+    span = tf.maximum(hi - lo, 1e-6)[:, None]
+    u = (centres[None] - lo[:, None]) * size / span - 0.5  # [D, extent]
+    cells = tf.range(size, dtype=tf.float32)
+    return tf.maximum(1.0 - tf.abs(u[:, :, None] - cells[None, None]), 0.0)
+
+
+def paste_masks(masks, boxes, height, width, threshold=0.5):
+    """Mask probabilities over boxes -> full-image binary masks.
+
+    As detectron2's paste_masks_in_image: each image pixel centre is mapped
+    into its box's M x M map and read bilinearly (0 outside the map), then
+    thresholded. Bilinear reading is separable, so the paste is two
+    matrix products per mask, all in-graph.
+
+    Args:
+      masks: [D, M, M] probabilities; boxes: [D, 4] x1 y1 x2 y2 in the
+        target image's pixels; height, width: the image's size.
+      threshold: a pasted value >= threshold is inside the mask (TEST.MASK_THRESH).
+
+    Returns uint8 [D, height, width] of 0 / 1.
+    """
+    masks = tf.convert_to_tensor(masks, tf.float32)
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    m = tf.cast(tf.shape(masks)[1], tf.float32)
+    wy = _paste_weights(boxes[:, 1], boxes[:, 3], m, height)
+    wx = _paste_weights(boxes[:, 0], boxes[:, 2], m, width)
+    pasted = tf.matmul(tf.matmul(wy, masks), wx, transpose_b=True)  # [D, H, W]
+    return tf.cast(pasted >= threshold, tf.uint8)

@@ -7,7 +7,9 @@
                classes and a class-agnostic box, PS-RoI pooled and averaged.
 Both share the RoI sampling (targets/proposal_targets.py) and the losses
 (``rcnn_cls``, ``rcnn_box``), and return their losses as a dict, so a head
-with more outputs (a mask) adds its own names.
+with more outputs adds its own names: with a mask head (MODEL.MASK_HEAD,
+Mask R-CNN) StandardROIHeads also pools 14 x 14 RoIAlign features of the
+foreground RoIs and adds ``mask``.
 
 ``call(features, rois)`` -> (logits [K, C], deltas [K, C, 4] or [K, 1, 4]);
 rois [K, 5] = (batch index, x1, y1, x2, y2) in input pixels.
@@ -15,11 +17,13 @@ rois [K, 5] = (batch index, x1, y1, x2, y2) in input pixels.
 import keras
 import tensorflow as tf
 
-from detect.losses import rcnn_losses
+from detect.losses import mask_loss, rcnn_losses
 from detect.modeling.box_heads import BOX_HEADS
+from detect.modeling.mask_heads import MASK_HEADS
 from detect.modeling.poolers import ROIPooler
 from detect.modeling.registry import Registry
 from detect.ops import ps_roi_pool
+from detect.targets.mask_targets import mask_targets
 from detect.targets.proposal_targets import sample_rois
 
 ROI_HEADS = Registry("RoI heads (MODEL.ARCH)")
@@ -60,26 +64,44 @@ class ROIHeads(keras.layers.Layer):
         """Named losses of the sampled RoIs.
 
         Args:
-          proposals: per image [P_i, 4]; targets: per image (gt_boxes [G, 4],
-            gt_classes [G], gt_crowd [G]); seeds: per image int32 [2].
+          proposals: per image [P_i, 4]; targets: per image a dict of
+            "boxes" [G, 4], "classes" [G], "crowd" [G] (and "masks"
+            [G, S, S] for a mask head); seeds: per image int32 [2].
         """
-        rois, labels, box_targets = [], [], []
-        for p, (boxes, classes, crowd), seed in zip(proposals, targets, seeds):
-            r, lb, t = sample_rois(p, boxes, classes, crowd, seed, **self.sampling)
+        rois, labels, box_targets, matches = [], [], [], []
+        for p, t, seed in zip(proposals, targets, seeds):
+            r, lb, bt, m = sample_rois(p, t["boxes"], t["classes"], t["crowd"], seed, **self.sampling)
             rois.append(r)
             labels.append(lb)
-            box_targets.append(t)
+            box_targets.append(bt)
+            matches.append(m)
         logits, deltas = self(features, batch_rois(rois), training=training)
-        return rcnn_losses(logits, deltas, tf.concat(labels, 0), tf.concat(box_targets, 0), self.sigma)
+        losses = rcnn_losses(logits, deltas, tf.concat(labels, 0), tf.concat(box_targets, 0), self.sigma)
+        losses.update(self.extra_losses(features, rois, labels, matches, targets, training))
+        return losses
+
+    def extra_losses(self, features, rois, labels, matches, targets, training):
+        """Losses of further branches (a mask), from the sampled RoIs of each
+        image (rois [R_i, 4], labels [R_i], matches [R_i]); none here."""
+        return {}
+
+    @property
+    def has_masks(self):
+        return False
 
 
 @ROI_HEADS.register("faster_rcnn")
 class StandardROIHeads(ROIHeads):
-    """Args: pooler (poolers.ROIPooler), box_head (box_heads.py), num_classes."""
+    """Args: pooler (poolers.ROIPooler), box_head (box_heads.py), num_classes;
+    for Mask R-CNN mask_pooler (RoIAlign, e.g. 14 x 14) and mask_head
+    (mask_heads.py)."""
 
-    def __init__(self, pooler, box_head, num_classes, **kwargs):
+    def __init__(self, pooler, box_head, num_classes, mask_pooler=None, mask_head=None, **kwargs):
         super().__init__(num_classes, **kwargs)
         self.pooler, self.body = pooler, box_head
+        if (mask_pooler is None) != (mask_head is None):
+            raise ValueError("a mask branch needs both mask_pooler and mask_head")
+        self.mask_pooler, self.mask_head = mask_pooler, mask_head
         self.cls = keras.layers.Dense(num_classes, name="cls_score",
                                       kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
         self.box = keras.layers.Dense(4 * num_classes, name="bbox_pred",
@@ -104,11 +126,52 @@ class StandardROIHeads(ROIHeads):
                                  f"levels {sorted(strides, key=strides.get)}")
         pooler = ROIPooler(m.POOLER, m.POOLED_SIZE or box_head.pooled_size, pooled, m.SAMPLING_RATIO,
                            m.POOLER_CANONICAL_SIZE, m.POOLER_CANONICAL_LEVEL, name="pooler")
-        return cls(pooler, box_head, m.NUM_CLASSES, **cls.common_args(cfg))
+        mask = {}
+        if m.MASK_HEAD:  # detectron2: RoIAlignV2 14 x 14, adaptive sampling, the box levels
+            mask["mask_pooler"] = ROIPooler("roi_align", m.MASK_POOLED_SIZE, pooled, 0,
+                                            m.POOLER_CANONICAL_SIZE, m.POOLER_CANONICAL_LEVEL,
+                                            name="mask_pooler")
+            mask["mask_head"] = MASK_HEADS.get(m.MASK_HEAD)(m.NUM_CLASSES, m.MASK_HEAD_CONVS,
+                                                            m.MASK_HEAD_DIM, name="mask_head")
+        return cls(pooler, box_head, m.NUM_CLASSES, **mask, **cls.common_args(cfg))
 
     def call(self, features, rois, training=False):
         x = self.body(self.pooler(features, rois), training=training)
         return self.cls(x), tf.reshape(self.box(x), [-1, self.num_classes, 4])
+
+    def build(self, *shapes):
+        # the sub-layers build on their first call; the mask branch's comes
+        # through mask_logits, not call
+        self.built = True
+
+    @property
+    def has_masks(self):
+        return self.mask_head is not None
+
+    def mask_logits(self, features, rois, classes):
+        """[K, M, M] logits of each RoI's mask for its class.
+
+        rois: [K, 5] (batch index, x1, y1, x2, y2), input pixels;
+        classes: int32 [K] (1..C-1).
+        """
+        maps = self.mask_head(self.mask_pooler(features, rois))  # [K, M, M, C]
+        return tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)
+
+    def extra_losses(self, features, rois, labels, matches, targets, training):
+        """``mask``: over the foreground RoIs of the batch (detectron2
+        trains the mask branch on the sampled foreground RoIs)."""
+        if self.mask_head is None:
+            return {}
+        fg_rois, fg_labels, fg_targets = [], [], []
+        size = 2 * self.mask_pooler.output_size
+        for r, lb, m, t in zip(rois, labels, matches, targets):
+            fg = tf.where(lb > 0)[:, 0]
+            boxes = tf.gather(r, fg)
+            fg_rois.append(boxes)
+            fg_labels.append(tf.gather(lb, fg))
+            fg_targets.append(mask_targets(boxes, t["boxes"], t["masks"], tf.gather(m, fg), size))
+        logits = self.mask_logits(features, batch_rois(fg_rois), tf.concat(fg_labels, 0))
+        return mask_loss(logits, tf.concat(fg_targets, 0))
 
 
 @ROI_HEADS.register("rfcn")
@@ -133,6 +196,9 @@ class RFCNROIHeads(ROIHeads):
         if len(strides) != 1:
             raise ValueError(f"R-FCN runs on one feature level, got {sorted(strides)}; "
                              "leave MODEL.NECK empty")
+        if cfg.MODEL.MASK_HEAD:
+            raise ValueError(f"MODEL.MASK_HEAD {cfg.MODEL.MASK_HEAD!r} needs MODEL.ARCH faster_rcnn "
+                             "(Mask R-CNN); R-FCN has no mask branch")
         (level, stride), = strides.items()
         return cls(level, stride, cfg.MODEL.NUM_CLASSES, cfg.MODEL.RFCN_GROUP_SIZE,
                    **cls.common_args(cfg))

@@ -28,13 +28,16 @@ def sample_rois(proposals, gt_boxes, gt_classes, gt_crowd, seed, *, batch_size=1
 
     Returns:
       rois [R, 4], labels int32 [R] (0 = background), box targets [R, 4]
-      (zeros for background), with R <= batch_size; foreground first.
+      (zeros for background), and matches int32 [R]: the index in gt_boxes
+      of each foreground RoI's object (-1 for background, e.g. for mask
+      targets); R <= batch_size, foreground first.
     """
     proposals = tf.convert_to_tensor(proposals, tf.float32)
     gt_boxes = tf.convert_to_tensor(gt_boxes, tf.float32)
     gt_classes = tf.convert_to_tensor(gt_classes, tf.int32)
     gt_crowd = tf.convert_to_tensor(gt_crowd, tf.bool)
     keep = tf.logical_not(gt_crowd)
+    object_index = tf.cast(tf.where(keep)[:, 0], tf.int32)  # objects -> gt_boxes rows
     objects = tf.boolean_mask(gt_boxes, keep)
     object_classes = tf.boolean_mask(gt_classes, keep)
     crowds = tf.boolean_mask(gt_boxes, gt_crowd)
@@ -58,7 +61,10 @@ def sample_rois(proposals, gt_boxes, gt_classes, gt_crowd, seed, *, batch_size=1
     sampled = tf.gather(rois, idx)
     labels = tf.concat([tf.gather(object_classes, tf.gather(argmax, fg_idx)),
                         tf.zeros(tf.shape(bg_idx), tf.int32)], axis=0)
-    matched = tf.gather(objects, tf.gather(argmax, fg_idx))
+    fg_objects = tf.gather(argmax, fg_idx)
+    matched = tf.gather(objects, fg_objects)
     fg_targets = box_ops.encode(tf.gather(rois, fg_idx), matched, bbox_stds)
     targets = tf.concat([fg_targets, tf.zeros([tf.shape(bg_idx)[0], 4])], axis=0)
-    return sampled, labels, targets
+    matches = tf.concat([tf.gather(object_index, fg_objects),
+                         -tf.ones(tf.shape(bg_idx), tf.int32)], axis=0)
+    return sampled, labels, targets, matches

@@ -14,11 +14,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TINY = ["TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96", "MODEL.NUM_CLASSES", "4"]
 
 
-def make_run(out, overrides=(), poison=False):
-    """An output folder with a randomly initialized toy model's checkpoint;
-    poison=True puts a NaN into one weight before saving."""
+def make_run(out, overrides=(), poison=False, config="toy_quickstart.yml"):
+    """An output folder with a randomly initialized toy model's checkpoint
+    (config: a file in experiments/cfgs); poison=True puts a NaN into one
+    weight before saving."""
     cfg = get_cfg()
-    merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml"))
+    merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", config))
     merge_from_list(cfg, TINY + list(overrides))
     tf.keras.utils.set_random_seed(0)
     model = build_model(cfg)

@@ -82,3 +82,40 @@ def test_thresh_outside_0_1_is_refused(setup, capsys, value):
         demo.main(["--output", run, "--thresh", value])
     assert e.value.code == 2
     assert "--thresh" in capsys.readouterr().err
+
+
+def test_masks_are_drawn_translucent_in_their_class_colour():
+    demo = tool("demo")
+    grey = np.full((40, 60, 3), 128, np.uint8)
+    masks = np.zeros((2, 40, 60), np.uint8)
+    masks[0, 5:20, 5:25] = 1
+    masks[1, 22:35, 30:55] = 1
+    out = demo.draw(grey.copy(), np.array([[4, 4, 26, 21], [29, 21, 56, 36]], float), [0.9, 0.8],
+                    ["a", "b"], np.array([1, 2]), masks)
+    inside_a, inside_b = out[17, 15], out[30, 42]  # away from outlines and labels
+    assert not np.array_equal(inside_a, grey[0, 0]) and not np.array_equal(inside_a, inside_b)
+    alpha = 0.45
+    want = (128 * (1 - alpha) + np.array(demo.class_color(1)) * alpha).astype(np.uint8)
+    np.testing.assert_array_equal(inside_a, want)
+    assert np.array_equal(out[38, 2], grey[0, 0])  # outside every mask, box and label
+    assert demo.class_color(1) != demo.class_color(2)
+
+
+def test_mask_model_writes_rle_masks_and_filters_classes(tmp_path, capsys):
+    from pycocotools import mask as mask_utils
+
+    run = str(tmp_path / "run")
+    make_run(run, ["TEST.SCORE_THRESH", "0.0"], config="toy_mask_rcnn.yml")
+    demo = tool("demo")
+    write_jpeg(str(tmp_path / "x.jpg"), 48, 64)
+    out = tmp_path / "out"
+    assert demo.main([str(tmp_path / "x.jpg"), "--output", run, "--out-dir", str(out), "--thresh", "0"]) == 0
+    (entry,) = json.load(open(out / "detections.json")).values()
+    assert len(entry["masks"]) == len(entry["boxes"]) > 0
+    decoded = mask_utils.decode([dict(m, counts=m["counts"].encode()) for m in entry["masks"]])
+    assert decoded.shape == (48, 64, len(entry["boxes"]))
+    keep = entry["classes"][0]
+    assert demo.main([str(tmp_path / "x.jpg"), "--output", run, "--out-dir", str(out), "--thresh", "0",
+                      "--classes", keep]) == 0
+    (entry,) = json.load(open(out / "detections.json")).values()
+    assert set(entry["classes"]) == {keep} and len(entry["masks"]) == len(entry["boxes"])

@@ -16,10 +16,18 @@ TINY_FPN = ["MODEL.NECK", "fpn", "FPN.IN_LEVELS", "[2, 3, 4]", "FPN.TOP_LEVEL", 
             "MODEL.BOX_HEAD", "fc", "MODEL.BOX_HEAD_DIM", "64", "MODEL.SAMPLING_RATIO", "0"]
 R50_FPN = ["MODEL.NECK", "fpn", "ANCHOR.SIZES", "[32, 64, 128, 256, 512]",
            "MODEL.POOLER_LEVELS", "[2, 3, 4, 5]", "MODEL.BOX_HEAD", "fc", "MODEL.SAMPLING_RATIO", "0"]
+# Mask R-CNN: a small mask head on the tiny FPN, detectron2's on R50-FPN
+TINY_MASK = ["MODEL.MASK_HEAD", "conv_upsample", "MODEL.MASK_HEAD_CONVS", "2", "MODEL.MASK_HEAD_DIM", "16",
+             "MODEL.MASK_GT_SIZE", "28"]
+R50_MASK = ["MODEL.MASK_HEAD", "conv_upsample"]
 
 
-def _batch():
-    return {"image": tf.random.stateless_normal([2, 96, 128, 3], [0, 1]) * 50,
+def _batch(mask_size=28):
+    # masks cropped to their boxes (pipeline.py): a disc in each box
+    yy, xx = np.mgrid[:mask_size, :mask_size] + 0.5
+    disc = ((yy - mask_size / 2) ** 2 + (xx - mask_size / 2) ** 2 <= (mask_size / 2.5) ** 2)
+    masks = np.broadcast_to(disc.astype(np.float32), (2, 2, mask_size, mask_size))
+    return {"masks": tf.constant(masks),"image": tf.random.stateless_normal([2, 96, 128, 3], [0, 1]) * 50,
             "image_size": tf.constant([[96, 128], [80, 112]]),
             "boxes": tf.constant([[[10, 10, 60, 50], [0, 0, 0, 0]], [[20, 20, 90, 70], [5, 5, 40, 60]]],
                                  tf.float32),
@@ -39,7 +47,9 @@ CASES = {"tiny-roi_pool": _arch("faster_rcnn", "tiny", "roi_pool"),
          "vgg16": _arch("faster_rcnn", "vgg16", "roi_pool"),
          "r50-c4": _arch("faster_rcnn", "resnet50", "roi_align"),
          "r50-rfcn": _arch("rfcn", "resnet50", "roi_pool"),
-         "r50-fpn": _arch("faster_rcnn", "resnet50", "roi_align", *R50_FPN)}
+         "r50-fpn": _arch("faster_rcnn", "resnet50", "roi_align", *R50_FPN),
+         "tiny-fpn-mask": _arch("faster_rcnn", "tiny", "roi_align", *TINY_FPN, *TINY_MASK),
+         "r50-fpn-mask": _arch("faster_rcnn", "resnet50", "roi_align", *R50_FPN, *R50_MASK)}
 
 
 def _assert_model_checkpoint_restores_every_variable(cfg, model, directory):
@@ -59,27 +69,36 @@ def _assert_model_checkpoint_restores_every_variable(cfg, model, directory):
 def test_train_step_and_inference(name, tmp_path):
     cfg = merge_from_list(get_cfg(), SMALL + CASES[name])
     model = build_model(cfg)
-    batch = _batch()
+    batch = _batch(cfg.MODEL.MASK_GT_SIZE)
+    masks = bool(cfg.MODEL.MASK_HEAD)
 
     @tf.function
     def step(seed):
         with tf.GradientTape(persistent=True) as tape:
             losses = model.compute_losses(batch, seed)
-            head = losses["rcnn_cls"] + losses["rcnn_box"]
+            head = losses["rcnn_cls"] + losses["rcnn_box"] + (losses["mask"] if masks else 0.0)
             total = tf.add_n(list(losses.values()))
         grads = tape.gradient(total, model.trainable_variables)
         backbone_grads = tape.gradient(head, model.backbone.trainable_variables)
         return losses, grads, backbone_grads
 
     losses, grads, backbone_grads = step(tf.constant([0, 1]))
-    assert set(losses) == {"rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box"}
+    assert set(losses) == {"rpn_cls", "rpn_box", "rcnn_cls", "rcnn_box"} | ({"mask"} if masks else set())
+    if masks:  # random logits near 0: binary cross-entropy near log 2
+        assert 0.5 < float(losses["mask"]) < 0.9
     assert all(np.isfinite(float(v)) for v in losses.values())
     assert losses["rpn_cls"] > 0 and losses["rcnn_cls"] > 0
     assert all(g is not None for g in grads)
     # the head losses reach the backbone only through the RoI op's gradient
     assert sum(float(tf.norm(g)) for g in backbone_grads if g is not None) > 0
     out = model.detect(batch["image"], batch["image_size"])
-    assert set(out) == {"boxes", "scores", "classes", "num_detections"}
+    assert set(out) == {"boxes", "scores", "classes", "num_detections"} | ({"masks"} if masks else set())
+    if masks:
+        m = out["masks"].numpy()
+        assert m.shape == (2, 100, 28, 28) and np.all((m >= 0) & (m <= 1))
+        for i in range(2):  # probabilities for the detections, zeros after them
+            n = int(out["num_detections"][i])
+            assert np.all(m[i, n:] == 0) and (n == 0 or m[i, :n].min() > 0)
     assert out["boxes"].shape == (2, 100, 4) and out["scores"].shape == (2, 100)
     assert out["num_detections"].shape == (2,)
     for i, (h, w) in enumerate(batch["image_size"].numpy()):
@@ -116,6 +135,12 @@ def test_unknown_names_are_clear():
                                                 "FPN.IN_LEVELS", "[2, 3, 4]"]))
     with pytest.raises(FileNotFoundError, match="weights file nowhere.h5 does not exist"):
         build_model(merge_from_list(get_cfg(), ["MODEL.WEIGHTS", "nowhere.h5"]))
+    with pytest.raises(ValueError, match="needs MODEL.ARCH faster_rcnn"):
+        build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-rfcn"] + TINY_MASK))
+    mask_model = build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn-mask"]))
+    without_masks = {k: v for k, v in _batch().items() if k != "masks"}
+    with pytest.raises(ValueError, match="with_masks=True"):
+        mask_model.compute_losses(without_masks, tf.constant([0, 1]))
     with pytest.raises(ValueError, match="R-FCN runs on one feature level"):
         build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn"] + ["MODEL.ARCH", "rfcn"]))
     with pytest.raises(ValueError, match="ANCHOR.SIZES needs one anchor size per level"):
