@@ -2,6 +2,7 @@
 
     python tools/demo.py --output output/faster_rcnn_tiny_toy_train [images, folders or globs]
         [--thresh 0.5] [--classes person] [--out-dir demo_out]
+    python tools/demo.py --saved-model exports/toy [images ...]     # from an export instead
 
 Writes <name>_det.jpg (boxes, class names and scores, drawn with OpenCV;
 inputs with the same base name get <name>_2_det.jpg, ...) and detections.json
@@ -29,6 +30,7 @@ import tensorflow as tf
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
 from detect.datasets.pipeline import normalize, target_size
 from detect.engine.checkpoint import load_model
+from detect.export.loading import load_exported
 
 # data/demo/ of the repository (an editable install: pip install -e .)
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -87,6 +89,33 @@ def prepare(rgb, cfg):
     return image[None], tf.constant([[int(new_h), int(new_w)]])
 
 
+def checkpoint_detector(output):
+    """(rgb uint8 [H, W, 3] -> model.detect's dict for it, class names)
+    from a train_net.py output folder."""
+    cfg, model, _ = load_model(output)
+    with open(os.path.join(output, "classes.json")) as f:
+        class_names = json.load(f)
+
+    def run(rgb):
+        image, size = prepare(rgb, cfg)
+        # boxes in the input picture's pixels (postprocess.py rescales them)
+        return model.detect(image, size, tf.constant([rgb.shape[:2]]))
+    return run, class_names
+
+
+def exported_detector(path):
+    """The same from an export of tools/export_model.py: its serving_default
+    (preprocessing inside), outputs in model.detect's layout."""
+    loaded = load_exported(path)
+    serve = loaded.signatures["serving_default"]
+
+    def run(rgb):
+        out = serve(images=tf.constant(rgb[None]))
+        return {"boxes": out["detection_boxes"][None], "scores": out["detection_scores"][None],
+                "classes": out["detection_classes"][None], "num_detections": out["num_detections"][None]}
+    return run, loaded.class_names
+
+
 def draw(bgr, boxes, scores, names):
     for (x1, y1, x2, y2), s, name in zip(boxes, scores, names):
         p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
@@ -103,7 +132,9 @@ def draw(bgr, boxes, scores, names):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="*", help="image files, folders or globs")
-    p.add_argument("--output", required=True, help="train_net.py output folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--output", help="train_net.py output folder")
+    source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
     p.add_argument("--thresh", type=unit_interval, default=0.5, help="minimum score to draw, in [0, 1]")
     p.add_argument("--classes", nargs="+", help="only these class names (e.g. person)")
     p.add_argument("--out-dir", default="demo_out")
@@ -111,9 +142,8 @@ def main(argv=None):
                    help="skip larger images (height x width, from the header)")
     a = p.parse_args(argv)
     try:
-        cfg, model, _ = load_model(a.output)
-        with open(os.path.join(a.output, "classes.json")) as f:
-            class_names = json.load(f)
+        run, class_names = (exported_detector(a.saved_model) if a.saved_model
+                            else checkpoint_detector(a.output))
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -127,9 +157,7 @@ def main(argv=None):
         try:
             with open(path, "rb") as f:
                 rgb = decode_image(f.read(), a.max_pixels)
-            image, size = prepare(rgb, cfg)
-            # boxes in the input picture's pixels (postprocess.py rescales them)
-            out = model.detect(image, size, tf.constant([rgb.shape[:2]]))
+            out = run(rgb)  # boxes in the input picture's pixels
         except (OSError, BadImageError, MemoryError, tf.errors.ResourceExhaustedError) as e:
             print(f"skipped {path}: {skip_reason(e)}")
             failures += 1
