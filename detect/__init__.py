@@ -2,5 +2,16 @@
 
 Importing the package is cheap; TensorFlow and the compiled ops are loaded
 by ``detect.ops`` on first use.
+
+    model = detect.load_exported("exports/toy")   # detect/export/loading.py
 """
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # lazily, so that ``import detect`` stays cheap (no TensorFlow)
+    if name == "load_exported":
+        from detect.export.loading import load_exported
+
+        return load_exported
+    raise AttributeError(f"module 'detect' has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
     python tools/demo.py --output output/faster_rcnn_tiny_toy_train [images, folders or globs]
         [--thresh 0.5] [--classes person] [--out-dir demo_out]
+    python tools/demo.py --saved-model exports/toy [images ...]     # from an export instead
 
 Writes <name>_det.jpg (boxes, class names and scores, and for Mask R-CNN
 each mask as a translucent fill with an outline; one colour per class; drawn
@@ -33,6 +34,7 @@ from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
 from detect.datasets.pipeline import normalize, target_size
 from detect.engine.checkpoint import load_model
 from detect.engine.inference import encode_masks
+from detect.export.loading import load_exported
 from detect.modeling.postprocess import paste_masks
 
 # data/demo/ of the repository (an editable install: pip install -e .)
@@ -92,6 +94,44 @@ def prepare(rgb, cfg):
     return image[None], tf.constant([[int(new_h), int(new_w)]])
 
 
+def checkpoint_detector(output):
+    """(rgb uint8 [H, W, 3] -> detections, class names) from a train_net.py
+    output folder. Detections: a dict of numpy arrays, boxes [N, 4] in the
+    picture's pixels, scores [N], classes [N], and for Mask R-CNN masks
+    uint8 [N, H, W] pasted into the picture."""
+    cfg, model, _ = load_model(output)
+    with open(os.path.join(output, "classes.json")) as f:
+        class_names = json.load(f)
+
+    def run(rgb):
+        image, size = prepare(rgb, cfg)
+        # boxes in the input picture's pixels (postprocess.py rescales them)
+        out = model.detect(image, size, tf.constant([rgb.shape[:2]]))
+        n = int(out["num_detections"][0])
+        dets = {k: out[k][0, :n].numpy() for k in ("boxes", "scores", "classes")}
+        if "masks" in out:
+            dets["masks"] = paste_masks(out["masks"][0, :n], dets["boxes"], rgb.shape[0], rgb.shape[1],
+                                        cfg.TEST.MASK_THRESH).numpy()
+        return dets
+    return run, class_names
+
+
+def exported_detector(path):
+    """The same from an export of tools/export_model.py: its serving_default
+    (preprocessing and the mask paste inside)."""
+    loaded = load_exported(path)
+    serve = loaded.signatures["serving_default"]
+
+    def run(rgb):
+        out = serve(images=tf.constant(rgb[None]))
+        dets = {"boxes": out["detection_boxes"].numpy(), "scores": out["detection_scores"].numpy(),
+                "classes": out["detection_classes"].numpy()}
+        if "detection_masks" in out:
+            dets["masks"] = out["detection_masks"].numpy()
+        return dets
+    return run, loaded.class_names
+
+
 def class_color(class_id):
     """A BGR colour per class id: hues spread by the golden ratio, so
     neighbouring ids differ."""
@@ -129,7 +169,9 @@ def draw(bgr, boxes, scores, names, class_ids=None, masks=None, alpha=0.45):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="*", help="image files, folders or globs")
-    p.add_argument("--output", required=True, help="train_net.py output folder")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--output", help="train_net.py output folder")
+    source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
     p.add_argument("--thresh", type=unit_interval, default=0.5, help="minimum score to draw, in [0, 1]")
     p.add_argument("--classes", nargs="+", help="only these class names (e.g. person)")
     p.add_argument("--out-dir", default="demo_out")
@@ -137,9 +179,8 @@ def main(argv=None):
                    help="skip larger images (height x width, from the header)")
     a = p.parse_args(argv)
     try:
-        cfg, model, _ = load_model(a.output)
-        with open(os.path.join(a.output, "classes.json")) as f:
-            class_names = json.load(f)
+        run, class_names = (exported_detector(a.saved_model) if a.saved_model
+                            else checkpoint_detector(a.output))
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -153,23 +194,16 @@ def main(argv=None):
         try:
             with open(path, "rb") as f:
                 rgb = decode_image(f.read(), a.max_pixels)
-            image, size = prepare(rgb, cfg)
-            # boxes in the input picture's pixels (postprocess.py rescales them)
-            out = model.detect(image, size, tf.constant([rgb.shape[:2]]))
+            out = run(rgb)  # boxes in the input picture's pixels
         except (OSError, BadImageError, MemoryError, tf.errors.ResourceExhaustedError) as e:
             print(f"skipped {path}: {skip_reason(e)}")
             failures += 1
             continue
-        n = int(out["num_detections"][0])
-        b = out["boxes"][0, :n].numpy()
-        s, c = out["scores"][0, :n].numpy(), out["classes"][0, :n].numpy()
+        b, s, c = out["boxes"], out["scores"], out["classes"]
         names = [class_names[i] for i in c]
         keep = (s >= a.thresh) & np.array([not a.classes or nm in a.classes for nm in names], bool)
         b, s, c, names = b[keep], s[keep], c[keep], [nm for nm, k in zip(names, keep) if k]
-        masks = None
-        if "masks" in out:  # Mask R-CNN: pasted into the picture
-            masks = paste_masks(out["masks"][0, :n].numpy()[keep], b, rgb.shape[0], rgb.shape[1],
-                                cfg.TEST.MASK_THRESH).numpy()
+        masks = out["masks"][keep] if "masks" in out else None  # Mask R-CNN
         picture = os.path.join(a.out_dir, picture_name(path, used))
         cv2.imwrite(picture, draw(np.ascontiguousarray(rgb[..., ::-1]), b, s, names, c, masks))
         report[path] = {"boxes": b.round(1).tolist(), "scores": s.round(4).tolist(), "classes": names,
