@@ -84,7 +84,9 @@ def paste_masks(masks, boxes, height, width, threshold=0.5):
     As detectron2's paste_masks_in_image: each image pixel centre is mapped
     into its box's M x M map and read bilinearly (0 outside the map), then
     thresholded. Bilinear reading is separable, so the paste is two
-    matrix products per mask, all in-graph.
+    matrix products per mask, all in-graph; masks are pasted one after
+    another (tf.map_fn), so the float work space is a few H x W images,
+    not D of them.
 
     Args:
       masks: [D, M, M] probabilities; boxes: [D, 4] x1 y1 x2 y2 in the
@@ -96,7 +98,12 @@ def paste_masks(masks, boxes, height, width, threshold=0.5):
     masks = tf.convert_to_tensor(masks, tf.float32)
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     m = tf.cast(tf.shape(masks)[1], tf.float32)
-    wy = _paste_weights(boxes[:, 1], boxes[:, 3], m, height)
-    wx = _paste_weights(boxes[:, 0], boxes[:, 2], m, width)
-    pasted = tf.matmul(tf.matmul(wy, masks), wx, transpose_b=True)  # [D, H, W]
-    return tf.cast(pasted >= threshold, tf.uint8)
+    wy = _paste_weights(boxes[:, 1], boxes[:, 3], m, height)  # [D, H, M]
+    wx = _paste_weights(boxes[:, 0], boxes[:, 2], m, width)  # [D, W, M]
+
+    def paste_one(args):
+        y, mask, x = args
+        return tf.cast(tf.matmul(tf.matmul(y, mask), x, transpose_b=True) >= threshold, tf.uint8)
+    parallel = None if tf.executing_eagerly() else 4  # eager map_fn runs one at a time anyway
+    return tf.map_fn(paste_one, (wy, masks, wx), parallel_iterations=parallel,
+                     fn_output_signature=tf.TensorSpec([None, None], tf.uint8))

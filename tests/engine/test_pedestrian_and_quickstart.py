@@ -47,7 +47,13 @@ def test_quickstart_chain_and_rerun(tmp_path):
     args = ["--output", out, "--data-dir", data, "--no-progress", "--train-images", "8",
             "--set", *SMALL, "TRAIN.MAX_ITERS", "2", "TRAIN.IMS_PER_BATCH", "1"]
     stdout = _run("quickstart.py", *args)
-    assert "toy VOC07 mAP:" in stdout and "wall time:" in stdout and "oneDNN CPU kernels" in stdout
+    for figure in ("toy VOC07 box mAP:", "toy COCO box AP:", "toy COCO mask AP:", "wall time:",
+                   "oneDNN CPU kernels"):
+        assert figure in stdout, figure
+    metrics = json.load(open(os.path.join(out, "metrics_toy_coco_test.json")))
+    assert set(metrics) >= {"voc07", "coco", "coco_segm"}
+    detections = json.load(open(os.path.join(out, "demo", "detections.json")))
+    assert all(len(d["masks"]) == len(d["boxes"]) for d in detections.values())
     assert not os.path.exists(os.path.join(data, "toy", "VOCdevkit", "VOCtoy", "JPEGImages",
                                             "train_000008.jpg"))
     assert os.path.exists(os.path.join(out, "demo", "test_000000_det.jpg"))

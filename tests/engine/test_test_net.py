@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from detect.datasets.toy import write_toy_dataset
@@ -77,3 +78,24 @@ def test_a_run_stopped_midway_writes_what_it_has(setup, tmp_path, capsys, monkey
     assert not os.path.exists(results)
     partial = json.load(open(tmp_path / "dets.partial.json"))
     assert {d["image_id"] for d in partial} <= {"test_000000", "test_000001"} and partial
+
+
+def test_mask_model_writes_rle_masks_and_reports_mask_ap(setup, tmp_path, capsys):
+    from pycocotools import mask as mask_utils
+
+    data, _, test_net = setup
+    run = str(tmp_path / "mask_run")
+    make_run(run, ["TEST.SCORE_THRESH", "0.0"], config="toy_mask_rcnn.yml")
+    assert test_net.main(["--output", run, "--dataset", "toy_coco_test", "--data-dir", data,
+                          "--no-progress"]) == 0
+    assert "COCO mask AP per class" in capsys.readouterr().out
+    results = json.load(open(os.path.join(run, "detections_toy_coco_test.json")))
+    assert results and all("segmentation" in r for r in results)
+    for r in results[:20]:  # RLEs of the original image's size, inside or near their boxes
+        m = mask_utils.decode(dict(r["segmentation"], counts=r["segmentation"]["counts"].encode()))
+        x, y, w, h = r["bbox"]
+        ys, xs = np.nonzero(m)
+        if len(xs):
+            assert xs.min() >= x - 1 and xs.max() <= x + w + 1 and ys.min() >= y - 1 and ys.max() <= y + h + 1
+    figures = json.load(open(os.path.join(run, "metrics_toy_coco_test.json")))
+    assert set(figures) >= {"coco", "coco_segm"} and 0 <= figures["coco_segm"]["stats"]["AP"] <= 1

@@ -35,6 +35,25 @@ def test_perfect_and_wrong_detections(toy):
     assert evaluate_coco(ds, [])["stats"]["AP"] in (0.0, -1.0)
     segm = evaluate_coco(ds, _results(ds, masks=True), "segm")
     assert segm["stats"]["AP"] == pytest.approx(1.0)
+    # masks moved right by 3 pixels: mask IoU falls, so does the AP at strict IoUs only
+    shifted = evaluate_coco(ds, _shifted_masks(_results(ds, masks=True), ds, 3), "segm")["stats"]
+    assert 0.0 < shifted["AP"] < 0.9 and shifted["AP50"] > shifted["AP75"]
+
+
+def _shifted_masks(results, ds, dx):
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    from detect.datasets.coco import segmentation_to_mask
+
+    sizes = {r["image_id"]: (r["height"], r["width"]) for r in ds.records}
+    for d in results:
+        m = segmentation_to_mask(d["segmentation"], *sizes[d["image_id"]])
+        moved = np.zeros_like(m)
+        moved[:, dx:] = m[:, :-dx]
+        rle = mask_utils.encode(np.asfortranarray(moved))
+        d["segmentation"] = dict(rle, counts=rle["counts"].decode())
+    return results
 
 
 def test_voc_layout_dataset_through_coco(toy):
