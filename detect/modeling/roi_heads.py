@@ -35,6 +35,15 @@ def batch_rois(boxes_per_image):
                       for i, b in enumerate(boxes_per_image)], axis=0)
 
 
+def at_least_one_roi(rois):
+    """rois [K, 5], with a zero RoI appended when K = 0: TensorFlow's oneDNN
+    convolution returns a wrongly shaped tensor for an empty batch (a conv
+    head on an image without proposals or detections). Slice the outputs
+    back to K."""
+    pad = tf.maximum(1 - tf.shape(rois)[0], 0)
+    return tf.concat([rois, tf.zeros([pad, 5], rois.dtype)], axis=0)
+
+
 class ROIHeads(keras.layers.Layer):
     """RoI sampling and the Fast R-CNN losses around a subclass's ``call``.
 
@@ -136,8 +145,9 @@ class StandardROIHeads(ROIHeads):
         return cls(pooler, box_head, m.NUM_CLASSES, **mask, **cls.common_args(cfg))
 
     def call(self, features, rois, training=False):
-        x = self.body(self.pooler(features, rois), training=training)
-        return self.cls(x), tf.reshape(self.box(x), [-1, self.num_classes, 4])
+        k = tf.shape(rois)[0]
+        x = self.body(self.pooler(features, at_least_one_roi(rois)), training=training)
+        return self.cls(x)[:k], tf.reshape(self.box(x), [-1, self.num_classes, 4])[:k]
 
     def build(self, *shapes):
         # the sub-layers build on their first call; the mask branch's comes
@@ -154,8 +164,11 @@ class StandardROIHeads(ROIHeads):
         rois: [K, 5] (batch index, x1, y1, x2, y2), input pixels;
         classes: int32 [K] (1..C-1).
         """
+        k = tf.shape(rois)[0]
+        rois = at_least_one_roi(rois)
+        classes = tf.concat([classes, tf.zeros([tf.shape(rois)[0] - k], classes.dtype)], axis=0)
         maps = self.mask_head(self.mask_pooler(features, rois))  # [K, M, M, C]
-        return tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)
+        return tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)[:k]
 
     def extra_losses(self, features, rois, labels, matches, targets, training):
         """``mask``: over the foreground RoIs of the batch (detectron2

@@ -147,3 +147,21 @@ def test_unknown_names_are_clear():
         build_model(merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn"] + ["ANCHOR.SIZES", "[32]"]))
     with pytest.raises(ValueError, match="the tiny backbone has strides"):
         build_model(merge_from_list(get_cfg(), ["MODEL.BACKBONE", "tiny", "MODEL.FEATURE_STRIDE", "32"]))
+
+
+@pytest.mark.parametrize("name", ["r50-c4", "tiny-fpn-mask"])
+def test_heads_take_an_image_without_rois(name):
+    # no proposals or no detections: conv heads (res5, the mask head) must not
+    # see an empty batch, which TensorFlow's oneDNN convolution gets wrong
+    cfg = merge_from_list(get_cfg(), SMALL + CASES[name] + ["TEST.SCORE_THRESH", "1.0"])
+    model = build_model(cfg)
+    batch = _batch(cfg.MODEL.MASK_GT_SIZE)
+    out = model.detect(batch["image"], batch["image_size"])  # nothing scores above 1.0
+    assert out["num_detections"].numpy().tolist() == [0, 0]
+    features = model.features(batch["image"])
+    logits, deltas = model.roi_heads(features, tf.zeros([0, 5]))
+    assert logits.shape == (0, 4) and deltas.shape == (0, 4, 4)
+    if cfg.MODEL.MASK_HEAD:
+        assert out["masks"].shape == (2, 100, 28, 28) and not out["masks"].numpy().any()
+        crowd_only = dict(batch, crowd=tf.ones([2, 2], tf.bool))  # no foreground RoI at all
+        assert float(model.compute_losses(crowd_only, tf.constant([0, 1]))["mask"]) == 0.0
