@@ -17,6 +17,7 @@ Prints the three figures and the wall time. Interrupted or run again, it
 continues from the last checkpoint in --output (--fresh starts over).
 """
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -64,10 +65,11 @@ def main(argv=None):
     progress = [] if not a.no_progress else ["--no-progress"]
     if a.fresh and os.path.isdir(a.output):
         shutil.rmtree(a.output)
+    resumed = bool(glob.glob(os.path.join(a.output, "checkpoints", "*.index")))
 
     steps = [
         ("toy dataset", lambda: make_toy_dataset.main(["--out", os.path.join(a.data_dir, "toy"),
-                                                          "--train", str(a.train_images)])),
+                                                          "--train", str(a.train_images), *progress])),
         ("train", lambda: train_net.main(["--cfg", a.cfg, "--dataset", "toy_coco_train", "--data-dir", a.data_dir,
                                           "--output", a.output, "--resume", *progress,
                                           *(["--set", *a.set] if a.set else [])])),
@@ -94,7 +96,9 @@ def main(argv=None):
     kernels = {True: "oneDNN", False: "Eigen (TF_ENABLE_ONEDNN_OPTS=0)"}.get(onednn_enabled(),
                                                                             "unknown")
     print(f"wall time: {minutes:.1f} min (target <= {MINUTES_TARGET:.0f} min on 2 CPU cores; "
-          f"TensorFlow {kernels} CPU kernels)")
+          f"TensorFlow {kernels} CPU kernels)"
+          + ("; this run resumed earlier training, so it is not the time of a whole quick start "
+             "(--fresh starts over)" if resumed else ""))
     print(f"checkpoints, TensorBoard logs, detections: {a.output}; demo pictures: "
           f"{os.path.join(a.output, 'demo')}")
     return 0

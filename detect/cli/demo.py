@@ -66,6 +66,12 @@ def unit_interval(text):
     return value
 
 
+def class_list(text):
+    """argparse type: comma-separated class names (one option value, so
+    image paths after --classes stay images)."""
+    return [name for name in text.split(",") if name]
+
+
 def picture_name(path, used):
     """<stem>_det.jpg for an input, unique among ``used`` (a set, updated):
     a second x.jpg (another folder, or x.png) gets x_2_det.jpg, then x_3 ..."""
@@ -173,7 +179,8 @@ def main(argv=None):
     source.add_argument("--output", help="train_net.py output folder")
     source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
     p.add_argument("--thresh", type=unit_interval, default=0.5, help="minimum score to draw, in [0, 1]")
-    p.add_argument("--classes", nargs="+", help="only these class names (e.g. person)")
+    p.add_argument("--classes", action="extend", type=class_list, metavar="NAME[,NAME]",
+                   help="only these classes: comma-separated, or the option repeated (e.g. person)")
     p.add_argument("--out-dir", default="demo_out")
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
                    help="skip larger images (height x width, from the header)")
@@ -188,9 +195,13 @@ def main(argv=None):
     if unknown:
         print(f"error: --classes {sorted(unknown)} not among {class_names[1:]}", file=sys.stderr)
         return 2
+    paths = expand(a.images)
+    if not paths:
+        print(f"error: no image matches {a.images}", file=sys.stderr)
+        return 2
     os.makedirs(a.out_dir, exist_ok=True)
     report, failures, used = {}, 0, set()
-    for path in expand(a.images):
+    for path in paths:
         try:
             with open(path, "rb") as f:
                 rgb = decode_image(f.read(), a.max_pixels)

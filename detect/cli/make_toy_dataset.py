@@ -23,6 +23,7 @@ def main(argv=None):
     p.add_argument("--test", type=int, default=NUM_TEST)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rewrite even if it already exists")
+    p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     params = {"train": a.train, "test": a.test, "seed": a.seed, "version": 1}
     stamp = os.path.join(a.out, "toy_dataset.json")
@@ -32,7 +33,7 @@ def main(argv=None):
                 print(f"toy dataset already in {a.out} ({a.train} train, {a.test} test images)")
                 return 0
     t0 = time.time()
-    with tqdm(total=a.train + a.test, desc="toy dataset", unit="img") as bar:
+    with tqdm(total=a.train + a.test, desc="toy dataset", unit="img", disable=a.no_progress) as bar:
         counts = write_toy_dataset(a.out, a.train, a.test, a.seed, progress=bar.update)
     with open(stamp, "w") as f:
         json.dump(params, f)

@@ -25,7 +25,7 @@ import numpy as np
 
 from detect.datasets.image_check import MAX_PIXELS
 from detect.export.loading import ExportLoadError, load_exported
-from detect.export.server import MAX_BODY_BYTES, make_server
+from detect.export.server import MASK_FORMATS, MAX_BODY_BYTES, make_server
 
 
 def positive(kind):
@@ -57,6 +57,9 @@ def main(argv=None):
                    help="larger images (height x width) get 413")
     p.add_argument("--max-inflight", type=positive(int), default=2,
                    help="inferences run at once; further requests wait")
+    p.add_argument("--masks", choices=MASK_FORMATS, default="rle",
+                   help="Mask R-CNN's detection_masks in answers: one COCO RLE per detection "
+                        "(default), or dense [N][H][W] 0/1 arrays as TF Serving would send")
     p.add_argument("--quiet", action="store_true", help="no access log")
     a = p.parse_args(argv)
     if not 0 <= a.port <= 65535:
@@ -71,7 +74,7 @@ def main(argv=None):
     try:
         server = make_server(loaded, a.host, a.port, name=a.model_name,
                              max_body_bytes=int(a.max_body_mb * 2 ** 20), max_pixels=a.max_pixels,
-                             max_inflight=a.max_inflight, quiet=a.quiet)
+                             max_inflight=a.max_inflight, quiet=a.quiet, mask_format=a.masks)
     except OSError as e:
         print(f"error: cannot listen on {a.host}:{a.port}: {e.strerror or e}", file=sys.stderr)
         return 2

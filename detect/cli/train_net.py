@@ -187,6 +187,10 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         return 130
+    if not losses:  # resumed at or past TRAIN.MAX_ITERS
+        print(f"nothing to train: the run is at iteration {int(trainer.step.numpy())} of "
+              f"TRAIN.MAX_ITERS {cfg.TRAIN.MAX_ITERS}; checkpoint {trainer.manager.latest_checkpoint}")
+        return 0
     print(f"done: {int(trainer.step.numpy())} iterations; checkpoint {trainer.manager.latest_checkpoint}; "
           "final losses " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
     return 0

@@ -9,6 +9,8 @@ decoded on demand by ``segmentation_to_mask``.
 import contextlib
 import io
 import json
+import logging
+import math
 import os
 
 import numpy as np
@@ -17,6 +19,8 @@ from pycocotools.coco import COCO
 
 from detect.datasets.dataset import Dataset
 from detect.datasets.records import BadInputError, SkipLog, clean_boxes, empty_record, select
+
+log = logging.getLogger("detect.datasets")
 
 
 def category_map(categories, class_filter=None):
@@ -61,6 +65,36 @@ def coco_api(data):
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco.createIndex()
     return coco
+
+
+def segmentation_problem(segmentation, height, width):
+    """Why a COCO segmentation cannot be decoded on a height x width image,
+    or None. Polygons: a non-empty list of [x1, y1, x2, y2, ...] lists of
+    at least 3 finite points; RLE: {"size": [height, width], "counts": a
+    string or a list of run lengths adding up to height x width}."""
+    if isinstance(segmentation, list):
+        if not segmentation:
+            return "an empty polygon list"
+        for poly in segmentation:
+            if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
+                return f"a polygon must list >= 3 (x, y) points, got {str(poly)[:60]}"
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                       for v in poly):
+                return f"a polygon coordinate is not a finite number: {str(poly)[:60]}"
+        return None
+    if isinstance(segmentation, dict):
+        size, counts = segmentation.get("size"), segmentation.get("counts")
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            return f"an RLE without a [height, width] size: {str(segmentation)[:60]}"
+        if [int(v) if isinstance(v, (int, float)) else v for v in size] != [height, width]:
+            return f"an RLE of size {list(size)} on a {height}x{width} image"
+        if isinstance(counts, list):
+            if not all(isinstance(c, int) and c >= 0 for c in counts) or sum(counts) != height * width:
+                return "uncompressed RLE counts that do not add up to the image"
+        elif not isinstance(counts, (str, bytes)) or not counts:
+            return f"RLE counts neither a string nor a list: {str(counts)[:40]}"
+        return None
+    return f"neither polygons nor an RLE: {str(segmentation)[:60]}"
 
 
 def segmentation_to_mask(segmentation, height, width):
@@ -137,11 +171,22 @@ def coco_records(coco, annotation_json, image_dir, cat_to_id, strict=False, chec
             where = f"{annotation_json} (image {image_id})"
             checked, keep = clean_boxes(boxes, height, width, where, skips)
             crowd = np.array([bool(a.get("iscrowd", 0)) or bool(a.get("ignore", 0)) for a in anns])
+            segmentations = []
+            for a in anns:
+                seg = a.get("segmentation")
+                problem = segmentation_problem(seg, height, width) if seg is not None else None
+                if problem:  # the object stays (its box is good); a mask model uses its box
+                    log.warning("%s: malformed segmentation of annotation %s on image %s: %s; its "
+                                "box is used as its mask", annotation_json, a.get("id"), image_id, problem)
+                    skips.fix(annotation_json, f"malformed segmentation: annotation {a.get('id')} on "
+                              f"image {image_id}: {problem}; its box is used as its mask")
+                    seg = None
+                segmentations.append(seg)
             record.update(
                 boxes=checked,
                 classes=np.array([cat_to_id[a["category_id"]] for a in anns], np.int32),
                 difficult=np.zeros(len(anns), bool), crowd=crowd,
-                segmentations=[a.get("segmentation") for a in anns],
+                segmentations=segmentations,
                 heights=np.array([float(a.get("height", b[3] - b[1])) for a, b in zip(anns, boxes)],
                                  np.float32),
                 vis_ratios=np.array([float(a.get("vis_ratio", 1.0)) for a in anns], np.float32),

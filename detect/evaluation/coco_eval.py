@@ -11,7 +11,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detect.datasets.coco import load_coco_api
+from detect.datasets.coco import load_coco_api, segmentation_problem
 
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
@@ -45,6 +45,22 @@ def _check_ground_truth(dataset, gt, img_ids, cat_ids):
                          "undefined. Check the annotation file and its categories")
 
 
+def _check_segmentations(dataset, gt, img_ids, cat_ids):
+    """Mask AP needs every ground-truth segmentation to decode: a ValueError
+    naming the file and the first bad annotations otherwise."""
+    bad = []
+    for a in gt.loadAnns(gt.getAnnIds(imgIds=img_ids, catIds=cat_ids)):
+        img = gt.imgs[a["image_id"]]
+        problem = segmentation_problem(a.get("segmentation"), img.get("height"), img.get("width"))
+        if problem:
+            bad.append(f"annotation {a.get('id')} on image {a['image_id']}: {problem}")
+    if bad:
+        raise ValueError(f"{dataset.coco_json or dataset.name}: {len(bad)} ground-truth segmentations "
+                         f"cannot be decoded, so mask AP cannot be computed ({'; '.join(bad[:3])}"
+                         f"{'; ...' if len(bad) > 3 else ''}). Fix them, or evaluate boxes only "
+                         "(--metric coco)")
+
+
 def evaluate_coco(dataset, results, iou_type="bbox"):
     """Runs COCOeval; returns {"stats": {name: value}, "AP": {class: AP},
     "summary": COCOeval's printed table}. iou_type: "bbox" or "segm".
@@ -71,6 +87,8 @@ def evaluate_coco(dataset, results, iou_type="bbox"):
     else:
         img_ids, cat_ids = sorted(gt.getImgIds()), sorted(gt.getCatIds())
     _check_ground_truth(dataset, gt, img_ids, cat_ids)
+    if iou_type == "segm":
+        _check_segmentations(dataset, gt, img_ids, cat_ids)
     if iou_type == "segm":
         results = [r for r in results if "segmentation" in r]
     else:

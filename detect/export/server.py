@@ -17,7 +17,12 @@ RGB array ``[height][width][3]`` of integers in [0, 255] (run through
 ``serving_default``); either may be wrapped in ``{"<input name>": ...}``
 (``encoded`` / ``images``). Each prediction holds the signature's outputs
 (detect/export/saved_model.py): detection_boxes, detection_scores,
-detection_classes, detection_class_names, num_detections.
+detection_classes, detection_class_names, num_detections, and for Mask
+R-CNN detection_masks: by default (``mask_format="rle"``) one COCO RLE per
+detection, ``{"size": [height, width], "counts": "<string>"}``
+(pycocotools' mask.decode reads it), since the dense [N][H][W] array is
+about 1 MB of JSON per detection of a 640 x 480 image; ``"dense"`` answers
+the tensor itself, as TF Serving would.
 
 A bad request gets a 4xx status and ``{"error": "<what is wrong>"}`` (as TF
 Serving answers), and the server keeps serving: malformed JSON, a body
@@ -51,10 +56,12 @@ import tensorflow as tf
 
 from detect import __version__
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, check_image
+from detect.engine.inference import encode_masks
 from detect.export.saved_model import SIGNATURES
 
 log = logging.getLogger(__name__)
 
+MASK_FORMATS = ("rle", "dense")  # detection_masks in answers: COCO RLE, or the tensor
 MAX_BODY_BYTES = 32 * 2 ** 20  # a 4000 x 3000 JPEG is ~3 MiB, ~4 MiB in base64
 DRAIN_BYTES = 64 * 2 ** 20  # a refused body up to this size is read first, a larger one cut off
 VERSION = "1"  # the one version served (TF Serving numbers a model's folders)
@@ -87,8 +94,11 @@ class PredictionService:
       max_inflight: how many inferences run at once.
     """
 
-    def __init__(self, loaded, name="detect", max_pixels=MAX_PIXELS, max_inflight=2):
+    def __init__(self, loaded, name="detect", max_pixels=MAX_PIXELS, max_inflight=2, mask_format="rle"):
+        if mask_format not in MASK_FORMATS:
+            raise ValueError(f"mask_format must be one of {MASK_FORMATS}, got {mask_format!r}")
         self.loaded, self.name, self.max_pixels = loaded, name, max_pixels
+        self.mask_format = mask_format
         self.signatures = {k: loaded.signatures[k] for k in SIGNATURES}
         # each signature has one input: "images" (uint8) or "encoded" (string)
         self.input_names = {k: next(iter(f.structured_input_signature[1]))
@@ -169,7 +179,11 @@ class PredictionService:
                 out = self.signatures[name](**inputs)
         except tf.errors.InvalidArgumentError as e:
             raise RequestError(400, f"{where}: {e.message.splitlines()[0][:300]}") from None
-        return {k: _jsonable(v) for k, v in out.items()}
+        answer = {k: _jsonable(v) for k, v in out.items() if k != "detection_masks"}
+        if "detection_masks" in out:
+            masks = out["detection_masks"].numpy()
+            answer["detection_masks"] = encode_masks(masks) if self.mask_format == "rle" else masks.tolist()
+        return answer
 
     def _encoded_input(self, text, signature, where):
         name = signature or "serve_encoded"
@@ -335,13 +349,13 @@ class _Server(ThreadingHTTPServer):
 
 
 def make_server(loaded, host="127.0.0.1", port=8501, *, name="detect", max_body_bytes=MAX_BODY_BYTES,
-                max_pixels=MAX_PIXELS, max_inflight=2, timeout=30.0, quiet=False):
+                max_pixels=MAX_PIXELS, max_inflight=2, timeout=30.0, quiet=False, mask_format="rle"):
     """A bound, not yet running server for ``loaded`` (``detect.load_exported``).
 
     Call ``serve_forever()`` (and ``shutdown()`` from another thread).
     ``server.server_address`` has the port (port 0 picks a free one).
     """
-    service = PredictionService(loaded, name, max_pixels, max_inflight)
+    service = PredictionService(loaded, name, max_pixels, max_inflight, mask_format)
     handler = type("Handler", (_Handler,), {"service": service, "max_body_bytes": max_body_bytes,
                                             "timeout": timeout, "quiet": quiet})
     server_class = _Server

@@ -105,5 +105,8 @@ def paste_masks(masks, boxes, height, width, threshold=0.5):
         y, mask, x = args
         return tf.cast(tf.matmul(tf.matmul(y, mask), x, transpose_b=True) >= threshold, tf.uint8)
     parallel = None if tf.executing_eagerly() else 4  # eager map_fn runs one at a time anyway
-    return tf.map_fn(paste_one, (wy, masks, wx), parallel_iterations=parallel,
-                     fn_output_signature=tf.TensorSpec([None, None], tf.uint8))
+    # map_fn cannot stack zero results of unknown shape: no detections -> [0, H, W]
+    return tf.cond(tf.shape(masks)[0] > 0,
+                   lambda: tf.map_fn(paste_one, (wy, masks, wx), parallel_iterations=parallel,
+                                     fn_output_signature=tf.TensorSpec([None, None], tf.uint8)),
+                   lambda: tf.zeros(tf.stack([0, height, width]), tf.uint8))

@@ -1,5 +1,6 @@
 """COCO reader: category mapping, crowds, masks, pedestrian fields, bad input."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ from pycocotools import mask as mask_utils
 
 from detect.datasets import BadInputError, filter_classes
 from detect.datasets.coco import load_coco, segmentation_to_mask
+from tests.datasets.trees import make_coco
 
 CATS = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 7, "name": "dog"}]
 
@@ -131,3 +133,36 @@ def test_annotation_without_ids_names_the_file(tmp_path):
                                "categories": CATS}))
     with pytest.raises(BadInputError, match="noid.json: every image needs an id"):
         load_coco(str(bad), str(tmp_path), "x")
+
+
+@pytest.mark.parametrize("segmentation, problem", [
+    ("x", "neither polygons nor an RLE"),
+    ([[10, 10, 50, 50]], "a polygon must list >= 3"),
+    ([[10, 10, "a", 5, 20, 20]], "not a finite number"),
+    ([], "an empty polygon list"),
+    ({"size": [10, 10], "counts": "PP5"}, "an RLE of size \\[10, 10\\] on a 40x60 image"),
+    ({"size": [40, 60], "counts": [5, 7]}, "do not add up"),
+])
+def test_malformed_segmentations_are_counted_and_the_box_kept(tmp_path, segmentation, problem, caplog):
+    from detect.datasets.coco import load_coco, segmentation_problem
+    from detect.datasets.pipeline import build_pipeline
+    from detect.evaluation import evaluate_coco
+
+    good = {"id": 2, "image_id": 1, "category_id": 1, "bbox": [30, 5, 20, 20], "iscrowd": 0,
+            "segmentation": [[30, 5, 50, 5, 50, 25, 30, 25]]}
+    bad = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 20], "iscrowd": 0,
+           "segmentation": segmentation}
+    path, img_dir = make_coco(str(tmp_path), [(1, "a.jpg", 40, 60)], [bad, good],
+                              [{"id": 1, "name": "person"}])
+    assert re.search(problem, segmentation_problem(segmentation, 40, 60))
+    ds = load_coco(path, img_dir, "p")
+    assert len(ds.records[0]["boxes"]) == 2 and ds.records[0]["segmentations"][0] is None
+    assert "1 fixed (malformed segmentation)" in ds.skips.summary()
+    assert "annotation 1 on image 1" in caplog.text
+    # training with masks reads it (the box as its mask), evaluation names the file and annotation
+    batch = next(iter(build_pipeline(ds, training=True, flip=False, scales=(40,), max_size=60,
+                                     with_masks=True, mask_size=8)))
+    assert batch["masks"].shape == (1, 2, 8, 8)
+    with pytest.raises(ValueError, match="annotation 1 on image 1: .*--metric coco"):
+        evaluate_coco(ds, [dict(image_id=1, category_id=1, bbox=[5, 5, 20, 20], score=0.9,
+                                segmentation=good["segmentation"])], "segm")

@@ -119,3 +119,16 @@ def test_mask_model_writes_rle_masks_and_filters_classes(tmp_path, capsys):
                       "--classes", keep]) == 0
     (entry,) = json.load(open(out / "detections.json")).values()
     assert set(entry["classes"]) == {keep} and len(entry["masks"]) == len(entry["boxes"])
+
+
+def test_classes_take_one_value_and_globs_must_match(setup, tmp_path, capsys):
+    run, demo = setup
+    write_jpeg(str(tmp_path / "a.jpg"), 40, 48)
+    out = tmp_path / "out"
+    # image paths after --classes are images, not class names
+    assert demo.main(["--output", run, "--classes", "circle,triangle", str(tmp_path / "a.jpg"),
+                      "--out-dir", str(out), "--thresh", "0"]) == 0
+    (entry,) = json.load(open(out / "detections.json")).values()
+    assert set(entry["classes"]) <= {"circle", "triangle"}
+    assert demo.main(["--output", run, str(tmp_path / "nomatch" / "*.jpg")]) == 2
+    assert "no image matches" in capsys.readouterr().err

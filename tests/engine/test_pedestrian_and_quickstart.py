@@ -61,3 +61,4 @@ def test_quickstart_chain_and_rerun(tmp_path):
     # run again: the dataset is kept and training resumes at its end
     again = _run("quickstart.py", *args)
     assert "toy dataset already in" in again and "resumed from" in again
+    assert "nothing to train: the run is at iteration 2" in again and "this run resumed" in again

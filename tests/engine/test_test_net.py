@@ -99,3 +99,12 @@ def test_mask_model_writes_rle_masks_and_reports_mask_ap(setup, tmp_path, capsys
             assert xs.min() >= x - 1 and xs.max() <= x + w + 1 and ys.min() >= y - 1 and ys.max() <= y + h + 1
     figures = json.load(open(os.path.join(run, "metrics_toy_coco_test.json")))
     assert set(figures) >= {"coco", "coco_segm"} and 0 <= figures["coco_segm"]["stats"]["AP"] <= 1
+
+
+def test_mask_model_on_images_without_detections(setup, tmp_path):
+    data, _, test_net = setup
+    run = str(tmp_path / "mask_run")
+    make_run(run, ["TEST.SCORE_THRESH", "1.0"], config="toy_mask_rcnn.yml")  # nothing scores above 1
+    assert test_net.main(["--output", run, "--dataset", "toy_coco_test", "--data-dir", data,
+                          "--no-progress"]) == 0
+    assert json.load(open(os.path.join(run, "detections_toy_coco_test.json"))) == []

@@ -192,3 +192,25 @@ def test_binds_to_localhost_by_default(tiny_export):
         assert server.server_address[0] == "127.0.0.1"
     finally:
         server.server_close()
+
+
+def test_mask_answers_as_rle_or_dense(tmp_path):
+    from pycocotools import mask as mask_utils
+
+    from detect.export.saved_model import export_saved_model
+    from detect.export.server import PredictionService
+    from tests.export.exports import CLASS_NAMES, arch_cfg, random_model
+
+    cfg = arch_cfg("tiny-fpn-mask")
+    loaded = load_exported(export_saved_model(cfg, random_model(cfg), CLASS_NAMES, str(tmp_path / "m")))
+    rgb, png, _ = picture()
+    body = json.dumps({"instances": [b64(png)]}).encode()
+    rle = PredictionService(loaded).predict(body)["predictions"][0]
+    dense = PredictionService(loaded, mask_format="dense").predict(body)["predictions"][0]
+    n = rle["num_detections"]
+    assert n > 0 and len(rle["detection_masks"]) == n
+    want = np.asarray(dense["detection_masks"], np.uint8)
+    assert want.shape == (n,) + rgb.shape[:2]
+    got = mask_utils.decode([dict(m, counts=m["counts"].encode()) for m in rle["detection_masks"]])
+    np.testing.assert_array_equal(np.transpose(got, (2, 0, 1)), want)
+    assert len(json.dumps(rle)) < len(json.dumps(dense)) / 5

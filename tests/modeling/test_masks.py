@@ -118,6 +118,13 @@ def test_pasting_a_constant_map_fills_exactly_its_box():
     np.testing.assert_array_equal(out, want)
 
 
+def test_pasting_no_masks_gives_an_empty_stack():
+    # an image without detections, eagerly and in a graph (test_net, the export)
+    for paste in (paste_masks, tf.function(paste_masks)):
+        out = paste(tf.zeros([0, 28, 28]), tf.zeros([0, 4]), tf.constant(30), tf.constant(40))
+        assert out.shape == (0, 30, 40) and out.dtype == tf.uint8
+
+
 def test_paste_is_bilinear_in_the_box():
     # left half 1, right half 0: the pasted mask covers the left half of the box
     half = np.zeros((1, 28, 28), np.float32)
