@@ -134,10 +134,15 @@ def convert_citypersons(gt_root, split, out_json, strict=False):
                          "iscrowd": ignore, "label": label})
     if not images:
         raise BadInputError(f"no usable annotation files under {os.path.join(gt_root, split)}")
+    write_pedestrian_json(out_json, images, anns)
+    return len(images), len(anns), skips
+
+
+def write_pedestrian_json(out_json, images, annotations):
+    """Writes a one-category ("person") COCO-format file, atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
     tmp = out_json + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"images": images, "annotations": anns,
+        json.dump({"images": images, "annotations": annotations,
                    "categories": [{"id": 1, "name": "person"}]}, f)
     os.replace(tmp, out_json)
-    return len(images), len(anns), skips

@@ -58,7 +58,7 @@ from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from detect.datasets.citypersons import IGNORE_LABELS, OBJECT_LABEL
+from detect.datasets.citypersons import IGNORE_LABELS, OBJECT_LABEL, write_pedestrian_json
 from detect.datasets.records import BadInputError, SkipLog
 
 # cityscapesScripts helpers/labels.py: every label name; license plate (id -1) is never painted.
@@ -351,10 +351,5 @@ def convert_cityscapes(gtfine_root, split, out_json, citypersons_root=None, stri
             anns.append({"id": len(anns) + 1, "image_id": image_id, **ann})
     if not images:
         raise BadInputError(f"no usable annotation files under {os.path.join(gtfine_root, split)}")
-    os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
-    tmp = out_json + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({"images": images, "annotations": anns,
-                   "categories": [{"id": 1, "name": "person"}]}, f)
-    os.replace(tmp, out_json)
+    write_pedestrian_json(out_json, images, anns)
     return len(images), len(anns), skips, counts
