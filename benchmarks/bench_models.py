@@ -18,11 +18,20 @@ too, in the same run, as in ../shared/bench/BASELINES.md (frozen BatchNorm,
 our models to its torchvision counterpart are printed.
 
     python benchmarks/bench_models.py [--threads 2] [--repeats 3] [--models a,b] [--onednn on,off]
+                                      [--precision float32,mixed_bfloat16] [--replicas 1,2]
                                       [--markdown]
 
 --onednn on,off times our models with TensorFlow's oneDNN CPU kernels and
 without (TF_ENABLE_ONEDNN_OPTS; see detect/tf_env.py), in the same run; by
 default they run as the environment says, as train_net.py does.
+
+--precision times our models under each TRAIN.PRECISION (Keras dtype
+policy: float32, mixed_float16, mixed_bfloat16; detect/engine/precision.py)
+and prints the ratios to float32. --replicas 1,2 times the train step under
+MirroredStrategy with that many replicas, one image per replica (the global
+batch grows with them): over the first N GPUs where there are GPUs, else
+over N logical devices of the CPU (its threads shared among them), and
+prints images/s and the speed-up over one replica.
 
 Prints one JSON line per (model, phase), then one per ratio; --markdown adds
 a table in the form of detectron2's model zoo.
@@ -39,6 +48,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from benchmarks.timing import timed  # noqa: E402
+
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # detect/engine/precision.py
 
 MODELS = {  # name: experiments/cfgs file
     "faster_rcnn_vgg16": "faster_rcnn_vgg16.yml",
@@ -73,7 +84,25 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_ours(name, phase, threads, repeats, proposals):
+def _strategy(replicas):
+    """(strategy, devices): MirroredStrategy over the first ``replicas``
+    GPUs, or over as many logical CPU devices (split before TensorFlow
+    starts); the default strategy for one replica."""
+    import tensorflow as tf
+
+    from detect.engine.distribute import split_cpu
+    gpus = tf.config.list_physical_devices("GPU")
+    if replicas == 1:
+        return tf.distribute.get_strategy(), "GPU:0" if gpus else "CPU:0"
+    if len(gpus) >= replicas:
+        names = [f"/gpu:{i}" for i in range(replicas)]
+    else:
+        split_cpu(replicas)
+        names = [f"/cpu:{i}" for i in range(replicas)]
+    return tf.distribute.MirroredStrategy(names), ",".join(n.lstrip("/").upper() for n in names)
+
+
+def run_ours(name, phase, threads, repeats, proposals, precision="float32", replicas=1):
     from detect.tf_env import onednn_enabled, set_defaults
     set_defaults()  # TF_ENABLE_ONEDNN_OPTS, if any, comes from --onednn through the environment
     import tensorflow as tf
@@ -82,20 +111,24 @@ def run_ours(name, phase, threads, repeats, proposals):
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
     from detect.datasets.pipeline import crop_masks
+    from detect.engine.distribute import distribute_batch
     from detect.engine.trainer import Trainer
     from detect.modeling.build import build_model
     from detect.modeling.postprocess import paste_masks
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+    strategy, devices = _strategy(replicas)  # before any op
     cfg = get_cfg()
     merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", MODELS[name]))
     merge_from_list(cfg, ["MODEL.NUM_CLASSES", "21", "MODEL.WEIGHTS", "", "TEST.DETECTIONS_PER_IMAGE", "100",
                           *(["RPN.POST_NMS_TOP_N_TEST", str(proposals)] if proposals else []),
-                          *(["TEST.SCORE_THRESH", "0.0"] if cfg.MODEL.MASK_HEAD else [])])
+                          *(["TEST.SCORE_THRESH", "0.0"] if cfg.MODEL.MASK_HEAD else []),
+                          "TRAIN.PRECISION", precision])
     proposals = cfg.RPN.POST_NMS_TOP_N_TEST
     tf.keras.utils.set_random_seed(0)
-    model = build_model(cfg)
+    with strategy.scope():
+        model = build_model(cfg)
     image = tf.random.stateless_normal([1, HEIGHT, WIDTH, 3], [0, 1]) * 50.0
     sizes = tf.constant([[HEIGHT, WIDTH]])
     if phase == "inference":
@@ -120,14 +153,18 @@ def run_ours(name, phase, threads, repeats, proposals):
             full = np.stack([_ellipse(b, HEIGHT, WIDTH) for b in GT_BOXES])
             batch["masks"] = crop_masks(full, tf.constant(GT_BOXES), cfg.MODEL.MASK_GT_SIZE)[None]
         with tempfile.TemporaryDirectory() as out:
-            trainer = Trainer(cfg, model, [batch], out)
+            trainer = Trainer(cfg, model, [batch], out, strategy=strategy)
             trainer.build(batch)
             step = trainer._train_step_fn()
             seed = tf.constant([0, 1], tf.int32)
-            median, times = timed(lambda: float(step(batch, seed)[0]["total"]), repeats, 2)
-        extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE}
+            # one image per replica: the global batch is the image, once per replica
+            inputs = distribute_batch(strategy, {k: tf.concat([v] * replicas, 0) for k, v in batch.items()})
+            median, times = timed(lambda: float(step(inputs, seed)[0]["total"]), repeats, 2)
+        extra = {"roi_batch_size": cfg.TRAIN.ROI_BATCH_SIZE, "rpn_batch_size": cfg.RPN.BATCH_SIZE,
+                 "replicas": replicas, "devices": devices, "images_per_s": round(replicas / median, 4)}
     frozen = len(model.trainable_variables) != len(model.variables)
     return dict(extra, median_s=median, times_s=times, frozen_layers=frozen, onednn=onednn_enabled(),
+                precision=precision,
                 pooler=cfg.MODEL.POOLER if cfg.MODEL.ARCH == "faster_rcnn" else "ps_roi_pool")
 
 
@@ -179,7 +216,8 @@ def worker(a):
     if a.model in BASELINES:
         row = run_torchvision(a.model, a.phase, a.threads, a.repeats)
     else:
-        row = run_ours(a.model, a.phase, a.threads, a.repeats, a.proposals)
+        row = run_ours(a.model, a.phase, a.threads, a.repeats, a.proposals, a.precision,
+                       int(a.replicas))
     row = dict({"model": a.model, "phase": a.phase, "image": f"{HEIGHT}x{WIDTH}",
                 "threads": a.threads, "peak_rss_mb": round(_peak_rss_mb(), 1)}, **row)
     print("RESULT " + json.dumps(row), flush=True)
@@ -210,6 +248,12 @@ def main(argv=None):
     p.add_argument("--onednn", default="env", help="TF_ENABLE_ONEDNN_OPTS for our models: env (as "
                    "set, or TensorFlow's default), on, off, or on,off to time both and print the "
                    "ratios off / on")
+    p.add_argument("--precision", default="float32",
+                   help="TRAIN.PRECISION of our models, comma-separated: float32, mixed_float16, "
+                        "mixed_bfloat16 (ratios to float32 are printed)")
+    p.add_argument("--replicas", default="1",
+                   help="train step under MirroredStrategy with N replicas (one image each), "
+                        "comma-separated, e.g. 1,2: GPUs if there are, else N logical CPU devices")
     p.add_argument("--worker", nargs=2, metavar=("MODEL", "PHASE"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
@@ -220,6 +264,18 @@ def main(argv=None):
     if not settings or any(o not in ("env", "on", "off") for o in settings):
         print(f"--onednn takes env, on, off or on,off; got {a.onednn!r}", file=sys.stderr)
         return 2
+    precisions = a.precision.split(",")
+    if any(x not in PRECISIONS for x in precisions):
+        print(f"--precision takes {', '.join(PRECISIONS)} (comma-separated); got {a.precision!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        replica_counts = [int(x) for x in a.replicas.split(",")]
+    except ValueError:
+        replica_counts = [0]
+    if any(n < 1 for n in replica_counts):
+        print(f"--replicas takes counts >= 1, comma-separated; got {a.replicas!r}", file=sys.stderr)
+        return 2
     rows = []
     for model in a.models.split(","):
         if model not in MODELS and model not in BASELINES:
@@ -227,10 +283,15 @@ def main(argv=None):
                   file=sys.stderr)
             return 2
         for phase in a.phases.split(","):
-            for onednn in settings if model not in BASELINES else ["-"]:
+            ours = model not in BASELINES
+            variants = [(o, p, n) for o in (settings if ours else ["-"])
+                        for p in (precisions if ours else ["float32"])
+                        for n in (replica_counts if ours and phase == "train" else [1])]
+            for onednn, precision, replicas in variants:
                 cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, phase,
                        "--threads", str(a.threads), "--repeats", str(a.repeats),
-                       "--proposals", str(a.proposals)]
+                       "--proposals", str(a.proposals), "--precision", precision,
+                       "--replicas", str(replicas)]
                 env = dict(os.environ)
                 if onednn in ("on", "off"):
                     env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn == "on" else "0"
@@ -238,11 +299,16 @@ def main(argv=None):
                 found = [l[len("RESULT "):] for l in out.stdout.splitlines() if l.startswith("RESULT ")]
                 if out.returncode or not found:
                     reason = (out.stderr.strip().splitlines() or ["no output"])[-1]
-                    row = {"model": model, "phase": phase, "skipped": reason}
+                    row = {"model": model, "phase": phase, "precision": precision,
+                           "replicas": replicas, "skipped": reason}
                 else:
                     row = json.loads(found[-1])
                     if len(settings) > 1 and onednn == "off":
                         row["model"] += " (oneDNN off)"
+                    if precision != "float32":
+                        row["model"] += f" ({precision})"
+                    if replicas > 1:
+                        row["model"] += f" ({replicas} replicas)"
                     rows.append(row)
                 print(json.dumps(row), flush=True)
     base = {(r["model"], r["phase"]): r for r in rows if r["model"] in BASELINES}
@@ -260,6 +326,15 @@ def main(argv=None):
             print(json.dumps({"ratio": f"{model} / oneDNN on", "phase": phase,
                               "time": round(r["median_s"] / on["median_s"], 3),
                               "peak_rss": round(r["peak_rss_mb"] / on["peak_rss_mb"], 3)}))
+    for (model, phase), r in by.items():
+        for tag in [f" ({p})" for p in PRECISIONS[1:]] + [f" ({n} replicas)" for n in replica_counts]:
+            base = by.get((model.replace(tag, ""), phase))
+            if tag in model and base and model.replace(tag, "") != model:
+                ratio = {"ratio": f"{model} / {model.replace(tag, '')}", "phase": phase,
+                         "time": round(r["median_s"] / base["median_s"], 3)}
+                if "images_per_s" in r and "images_per_s" in base:
+                    ratio["images_per_s_speedup"] = round(r["images_per_s"] / base["images_per_s"], 3)
+                print(json.dumps(ratio))
     if a.markdown:
         print(markdown(rows))
     return 0

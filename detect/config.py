@@ -96,6 +96,9 @@ _C.TRAIN.MAX_ITERS = 70000  # training length in iterations
 _C.TRAIN.SNAPSHOT_ITERS = 5000  # checkpoint every this many iterations
 _C.TRAIN.SNAPSHOT_KEEP = 3  # checkpoints kept
 _C.TRAIN.SEED = 3  # random seed (data order, augmentation, sampling)
+_C.TRAIN.STRATEGY = "default"  # tf.distribute: default (one device) | mirrored (every local GPU) | multi_worker (TF_CONFIG)
+_C.TRAIN.PRECISION = "float32"  # Keras dtype policy, training and inference: float32 | mixed_float16 | mixed_bfloat16
+_C.TRAIN.COLLECTIVE_TIMEOUT = 1800  # multi_worker: seconds a cross-worker reduction may wait (0: no limit)
 
 _C.TEST = edict()
 _C.TEST.SCALES = [600]  # shorter image side at test time (first entry used)
@@ -150,6 +153,10 @@ def _above(lo):
 _FRACTION = (lambda v: _number(v) and 0 <= v <= 1), "a fraction in [0, 1]"
 
 
+def _one_of(*options):
+    return (lambda v: v in options), "one of " + ", ".join(options)
+
+
 def _positive_list(kind, what, length=None):
     def ok(v):
         return ((len(v) == length if length else len(v) > 0)
@@ -193,6 +200,9 @@ RANGES = {
     "TRAIN.WARMUP_FACTOR": _FRACTION, "TRAIN.STEPS": _STEPS, "TRAIN.GAMMA": _above(0),
     "TRAIN.MAX_ITERS": _at_least(1), "TRAIN.SNAPSHOT_ITERS": _at_least(1),
     "TRAIN.SNAPSHOT_KEEP": _at_least(1), "TRAIN.SEED": _at_least(0),
+    "TRAIN.STRATEGY": _one_of("default", "mirrored", "multi_worker"),
+    "TRAIN.PRECISION": _one_of("float32", "mixed_float16", "mixed_bfloat16"),
+    "TRAIN.COLLECTIVE_TIMEOUT": _at_least(0),
     "TEST.SCALES": _SIZES, "TEST.MAX_SIZE": _at_least(1), "TEST.NMS": _FRACTION,
     "TEST.SCORE_THRESH": _FRACTION, "TEST.DETECTIONS_PER_IMAGE": _at_least(1),
     "TEST.BBOX_VOTE_IOU": _FRACTION,

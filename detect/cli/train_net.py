@@ -14,6 +14,18 @@ backbone, ANCHOR.SCALES, ...) or holds NaN/inf, the tool stops, names the
 settings that differ from the run's config.yml and leaves the run as it was.
 The line "weights: ..." says what the model starts from (a random
 initialization is said so).
+
+Beyond one device (detect/engine/distribute.py; README "Training on several
+GPUs and machines"): --strategy mirrored trains on every local GPU
+(--cpu-devices N: on N logical CPU devices, for testing), --strategy
+multi_worker on the machines of TF_CONFIG, the same command on each;
+TRAIN.IMS_PER_BATCH is the global batch. --tfrecords reads the shards that
+tools/convert_*.py wrote (each worker its share of the files).
+TRAIN.PRECISION mixed_float16 / mixed_bfloat16 trains in mixed precision.
+--profile START,STOP writes a TensorFlow profiler trace of those iterations
+to <output>/tensorboard and prints the most expensive ops. Exit codes: 2 bad
+input, 3 NaN/inf, 4 a worker of the cluster failed (restart every worker
+with --resume).
 """
 import argparse
 import copy
@@ -31,6 +43,8 @@ from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.pipeline import build_pipeline
+from detect.engine import distribute
+from detect.engine.profiling import parse_window
 from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
                                    NonFiniteCheckpointError, NonFiniteError, Trainer,
                                    existing_checkpoints)
@@ -49,6 +63,17 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoint (without --cfg: with the run's config.yml)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES,
+                   help="tf.distribute strategy (TRAIN.STRATEGY): default (one device), mirrored "
+                        "(every local GPU), multi_worker (the machines of TF_CONFIG)")
+    p.add_argument("--cpu-devices", type=int, default=0, metavar="N",
+                   help="split the CPU into N logical devices (--strategy mirrored without a GPU; "
+                        "for testing)")
+    p.add_argument("--tfrecords", metavar="PATTERN",
+                   help="train from these TFRecord shards (tools/convert_*.py) instead of the "
+                        "image files; --dataset still names the classes")
+    p.add_argument("--profile", metavar="START,STOP",
+                   help="profile iterations START..STOP (TensorBoard trace and an op table)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
     return p.parse_args(argv)
 
@@ -70,6 +95,8 @@ def setup(a, base=None):
         cfg.DATA_DIR = a.data_dir
     if a.dataset:
         cfg.DATASETS.TRAIN = a.dataset
+    if a.strategy:
+        cfg.TRAIN.STRATEGY = a.strategy
     return validate_cfg(cfg)
 
 
@@ -106,16 +133,33 @@ def config_changes(saved_path, cfg):
 def main(argv=None):
     a = parse_args(argv)
     try:
+        if a.cpu_devices:  # before TensorFlow initializes its devices
+            distribute.split_cpu(a.cpu_devices)
+        window = parse_window(a.profile) if a.profile else None
         cfg = setup(a, a.cfg)
+        if a.cpu_devices and cfg.TRAIN.STRATEGY != "mirrored":
+            raise ValueError(f"--cpu-devices splits the CPU for --strategy mirrored; the strategy is "
+                             f"{cfg.TRAIN.STRATEGY}")
         out = output_dir(a, cfg)
         saved_cfg = os.path.join(out, "config.yml")
         if a.resume and not a.cfg and os.path.exists(saved_cfg):
             cfg = setup(a, saved_cfg)
             print(f"config: {saved_cfg} (the run's own; --cfg not given)")
         dataset = get_dataset(cfg.DATASETS.TRAIN, cfg.DATA_DIR)
+        source = dataset
+        if a.tfrecords:
+            source = sorted(tf.io.gfile.glob(a.tfrecords))
+            if not source:
+                raise FileNotFoundError(f"--tfrecords {a.tfrecords}: no file matches")
+        if window and window[1] > cfg.TRAIN.MAX_ITERS:
+            raise ValueError(f"--profile {a.profile}: the run ends at iteration {cfg.TRAIN.MAX_ITERS}")
+        # multi_worker: waits here until every worker of TF_CONFIG has started
+        strategy = distribute.build_strategy(cfg.TRAIN.STRATEGY, cfg.TRAIN.COLLECTIVE_TIMEOUT)
+        per_replica = distribute.per_replica_batch(cfg.TRAIN.IMS_PER_BATCH, strategy, cfg.TRAIN.STRATEGY)
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print(distribute.describe(strategy, cfg.TRAIN.STRATEGY))
     if cfg.MODEL.MASK_HEAD and not any(r.get("segmentations") for r in dataset.records):
         print(f"error: MODEL.MASK_HEAD {cfg.MODEL.MASK_HEAD!r} trains on instance masks, and "
               f"{dataset.name} has none; use a COCO-format set with segmentations (e.g. "
@@ -138,16 +182,25 @@ def main(argv=None):
         build_cfg = copy.deepcopy(cfg)
         build_cfg.MODEL.WEIGHTS = ""
     try:
-        model = build_model(build_cfg)
+        with strategy.scope():
+            model = build_model(build_cfg)
     except (KeyError, ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    data = build_pipeline(dataset, training=True, batch_size=cfg.TRAIN.IMS_PER_BATCH,
-                          scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
-                          flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
-                          seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
-                          with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE)
-    trainer = Trainer(cfg, model, data, out)
+
+    def data(context):
+        """This input pipeline's batches of per_replica images (its share of the files)."""
+        part = distribute.shard_source(source, context.num_input_pipelines, context.input_pipeline_id)
+        return build_pipeline(part, training=True, batch_size=per_replica,
+                              scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
+                              flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
+                              seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
+                              with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE)
+    try:
+        trainer = Trainer(cfg, model, data, out, strategy=strategy)
+    except distribute.DistributionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     restored = None
     if a.resume:
         try:  # before anything in the run is written
@@ -171,26 +224,45 @@ def main(argv=None):
         if restored and changes:
             print(f"settings changed since {saved_cfg}: " + "; ".join(changes))
     print(describe_weights(cfg, restored))
-    # Training starts: only now are the run's config and classes (re)written.
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "config.yml"), "w") as f:
-        f.write(cfg_to_yaml(cfg))
-    with open(os.path.join(out, "classes.json"), "w") as f:
-        json.dump(list(dataset.class_names), f)
+    if window and window[0] <= int(trainer.step.numpy()):
+        print(f"error: --profile {a.profile}: the run resumes after iteration "
+              f"{int(trainer.step.numpy())}; profile later iterations", file=sys.stderr)
+        return 2
+    # Training starts: only now are the run's config and classes (re)written (by the chief).
+    if trainer.chief:
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "config.yml"), "w") as f:
+            f.write(cfg_to_yaml(cfg))
+        with open(os.path.join(out, "classes.json"), "w") as f:
+            json.dump(list(dataset.class_names), f)
     try:
-        losses = trainer.train(cfg.TRAIN.MAX_ITERS, progress=not a.no_progress)
+        losses = trainer.train(cfg.TRAIN.MAX_ITERS, progress=not a.no_progress, profile=window)
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except NoTrainingDataError as e:
+    except (NoTrainingDataError, distribute.DistributionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except distribute.CLUSTER_ERRORS as e:
+        if cfg.TRAIN.STRATEGY != "multi_worker":
+            raise
+        reason = distribute.cluster_error_reason(e)
+        print(f"error: training stopped at iteration {int(trainer.step.numpy()) + 1}: another worker "
+              f"of the cluster failed or cannot be reached ({type(e).__name__}: {reason[:300]}). "
+              f"Restart every worker with --resume to continue from "
+              f"{trainer.last_checkpoint() or 'the start (no checkpoint yet)'}.", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         return 130
     if not losses:  # resumed at or past TRAIN.MAX_ITERS
         print(f"nothing to train: the run is at iteration {int(trainer.step.numpy())} of "
-              f"TRAIN.MAX_ITERS {cfg.TRAIN.MAX_ITERS}; checkpoint {trainer.manager.latest_checkpoint}")
+              f"TRAIN.MAX_ITERS {cfg.TRAIN.MAX_ITERS}; checkpoint {trainer.last_checkpoint()}")
         return 0
-    print(f"done: {int(trainer.step.numpy())} iterations; checkpoint {trainer.manager.latest_checkpoint}; "
-          "final losses " + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    skipped = f" ({trainer.skipped} skipped for a loss-scale overflow)" if trainer.skipped else ""
+    print(f"done: {int(trainer.step.numpy())} iterations{skipped}; checkpoint "
+          f"{trainer.last_checkpoint()}; final losses "
+          + ", ".join(f"{k} {v:.4f}" for k, v in losses.items()))
+    if cfg.TRAIN.STRATEGY == "multi_worker":
+        print(f"weights fingerprint {distribute.fingerprint(trainer.model.variables)} "
+              "(the same on every worker)")
     return 0

@@ -1,6 +1,9 @@
-"""SGD with momentum, linear warm-up, step decay, and L2 weight decay."""
+"""SGD with momentum, linear warm-up, step decay, and L2 weight decay (and
+the loss scale of mixed_float16)."""
 import keras
 import tensorflow as tf
+
+from detect.engine.precision import uses_loss_scaling
 
 
 class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -26,9 +29,16 @@ class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def build_optimizer(cfg):
+    """(optimizer, schedule): SGD with momentum on the warm-up / step
+    schedule; under TRAIN.PRECISION mixed_float16 wrapped in Keras'
+    LossScaleOptimizer (dynamic loss scale, doubled after 2000 finite steps,
+    halved on an overflow; precision.py)."""
     t = cfg.TRAIN
     schedule = WarmupStepSchedule(t.LEARNING_RATE, t.STEPS, t.GAMMA, t.WARMUP_ITERS, t.WARMUP_FACTOR)
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=t.MOMENTUM), schedule
+    optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=t.MOMENTUM)
+    if uses_loss_scaling(t.PRECISION):
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer, schedule
 
 
 def weight_decay_loss(variables, weight_decay):

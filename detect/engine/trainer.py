@@ -18,22 +18,38 @@ progress bar, and nothing lost on a crash or interrupt.
   * Ctrl-C (KeyboardInterrupt) saves a checkpoint first, then stops;
   * TensorBoard: every loss, the learning rate and iterations per second, and
     now and then the first image of a batch with ground truth (green) and
-    detections (red).
+    detections (red);
+  * under any tf.distribute strategy (``strategy``; distribute.py): one step
+    function for all, whose replicas each compute their share of the global
+    batch's objective and gradients; the decision to apply the update is
+    taken on every replica's finiteness flags together, so all replicas
+    apply or skip as one; only the chief writes checkpoints and TensorBoard;
+  * mixed_float16 (precision.py): a step whose loss-scaled gradients
+    overflow is skipped (nothing applied, BatchNorm statistics put back) and
+    the loss scale halved; it still counts as an iteration. Training stops
+    only if MAX_SKIPPED_STEPS steps in a row overflow;
+  * ``profile=(start, stop)``: a TensorFlow profiler trace of those
+    iterations (profiling.py).
 """
+import contextlib
 import glob
 import os
 import shutil
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
 from detect.boxes import box_ops
 from detect.datasets.pipeline import denormalize
+from detect.engine import distribute
+from detect.engine.profiling import StepProfiler
 from detect.engine.solver import build_optimizer, weight_decay_loss
 
 CHECKPOINT_NAME = "ckpt"  # checkpoint files are <output>/checkpoints/ckpt-<iteration>.*
+MAX_SKIPPED_STEPS = 20  # mixed_float16: loss-scale overflows in a row before training stops
 
 
 class NonFiniteError(RuntimeError):
@@ -81,17 +97,41 @@ def _all_finite(tensors):
 
 
 class Trainer:
-    def __init__(self, cfg, model, dataset, output_dir, log_every=20, image_every=500):
-        self.cfg, self.model, self.dataset = cfg, model, dataset
+    """Args:
+      model: built under ``strategy.scope()`` (its variables are created
+        there, on the first call).
+      dataset: an iterable of batches (a tf.data.Dataset), or a function
+        (tf.distribute.InputContext -> tf.data.Dataset of per-replica
+        batches) for ``strategy.distribute_datasets_from_function``.
+      strategy: a tf.distribute strategy (None: the default, one device).
+    """
+
+    def __init__(self, cfg, model, dataset, output_dir, log_every=20, image_every=500, strategy=None):
+        self.cfg, self.model = cfg, model
+        self.strategy = strategy or tf.distribute.get_strategy()
+        if callable(dataset) and not isinstance(dataset, tf.data.Dataset):
+            dataset = self.strategy.distribute_datasets_from_function(dataset)
+        self.dataset = dataset
         self.output_dir = output_dir
+        self.chief = distribute.is_chief(self.strategy)
+        # where this process writes: output_dir, or a temporary folder on a worker that is not the chief
+        self.write_dir = distribute.worker_dir(self.strategy, output_dir)
+        self.checkpoint_dir = os.path.join(output_dir, "checkpoints")  # every worker resumes from it
         self.log_every, self.image_every = log_every, image_every
-        self.optimizer, self.schedule = build_optimizer(cfg)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        with self.strategy.scope():
+            self.optimizer, self.schedule = build_optimizer(cfg)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        if self.strategy.num_replicas_in_sync > 1:
+            distribute.sync_batchnorm(model)
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(output_dir, "checkpoints"),
+        self.manager = tf.train.CheckpointManager(self.checkpoint,
+                                                  os.path.join(self.write_dir, "checkpoints"),
                                                   max_to_keep=cfg.TRAIN.SNAPSHOT_KEEP,
                                                   checkpoint_name=CHECKPOINT_NAME)
         self.writer = None  # created when training starts: a failed resume adds no file to the run
+        self.skipped = 0  # mixed_float16 steps skipped for a loss-scale overflow
+        self.profile_table = None  # the op table of a profile=(start, stop) run
 
     def build(self, batch=None):
         """Creates the model's and the optimizer's variables (outside any
@@ -99,9 +139,14 @@ class Trainer:
         if self.model.built and self.optimizer.built:
             return
         batch = batch if batch is not None else next(iter(self.dataset))
-        self.model.compute_losses(batch, tf.constant([self.cfg.TRAIN.SEED, 0], tf.int32))
-        self.model.built = True
-        self.optimizer.build(self.model.trainable_variables)
+        batch = distribute.local_values(self.strategy, batch)
+        with self.strategy.scope():
+            # training=False: no BatchNorm statistics change (each worker
+            # would have put its own batch's there)
+            self.model.compute_losses(batch, tf.constant([self.cfg.TRAIN.SEED, 0], tf.int32),
+                                      training=False)
+            self.model.built = True
+            self.optimizer.build(self.model.trainable_variables)
 
     def _saved_variables(self):
         return list(self.model.variables) + list(self.optimizer.variables)
@@ -113,13 +158,14 @@ class Trainer:
         backbone, anchors, classes ...) and NonFiniteCheckpointError if it
         holds NaN or inf. Either way the files on disk are left as they are.
         """
-        existing = existing_checkpoints(self.manager.directory)
+        existing = existing_checkpoints(self.checkpoint_dir)
         if not existing:
             return None
         path = existing[-1]
         self.build()
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            with self.strategy.scope():
+                self.checkpoint.restore(path).assert_existing_objects_matched()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointMismatchError(
@@ -146,44 +192,80 @@ class Trainer:
             shutil.rmtree(p) if os.path.isdir(p) else os.remove(p)
         return found
 
-    def _train_step_fn(self):
+    def _train_step_fn(self, batch_spec=None):
+        """The tf.function of one step. batch_spec: the batches' TypeSpec
+        (the dataset's element_spec: any image size), traced once; None
+        traces for the first batch's shapes, then once more for any size."""
         model, optimizer, wd = self.model, self.optimizer, self.cfg.TRAIN.WEIGHT_DECAY
+        strategy, replicas, loss_scaled = self.strategy, self.strategy.num_replicas_in_sync, self.loss_scaled
+        trained = []  # the variables with a gradient, in the order of the gradients (set when traced)
 
-        # Image sizes differ between batches: one generalized trace, not one per size.
-        @tf.function(reduce_retracing=True)
-        def train_step(batch, seed):
-            """-> (losses + total + weight_decay, {"loss", "grads", "state"}: finite?).
-            The update is applied only when all three are True."""
+        def state_variables():
             # Statistics the forward pass updates (BatchNorm moving mean and
             # variance): kept, to be put back if this step is not applied.
             # Frozen weights never change in a step: not copied every step.
-            state = [v for v in model.non_trainable_variables
-                     if v.path.endswith(("moving_mean", "moving_variance"))]
-            before = [tf.identity(v) for v in state]
+            return [v for v in model.non_trainable_variables
+                    if v.path.endswith(("moving_mean", "moving_variance"))]
+
+        def forward_backward(batch, seed):
+            """One replica: its losses, its gradients, and 1.0 where its
+            objective, gradients, BatchNorm statistics are not finite."""
+            context = tf.distribute.get_replica_context()
+            offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch["image"].shape[0]
             with tf.GradientTape() as tape:
-                losses = model.compute_losses(batch, seed)
+                losses = model.compute_losses(batch, seed, image_offset=offset)
                 if not losses or {"total", "weight_decay"} & set(losses):
                     raise ValueError("compute_losses must return a non-empty dict of named losses, "
                                      f"none named 'total' or 'weight_decay'; got {sorted(losses)}")
                 total = tf.add_n([losses[k] for k in sorted(losses)])  # every loss counts
                 reg = weight_decay_loss(model.trainable_variables, wd)
                 objective = total + reg  # inside the tape, or nothing is recorded
-            pairs = [(g, v) for g, v in zip(tape.gradient(objective, model.trainable_variables),
+                # Each loss is a mean over this replica's images: divided by
+                # the replicas and summed over them (the all-reduce of the
+                # gradients) it is the mean over the global batch, and the
+                # weight decay counts once.
+                scaled = objective / replicas if replicas > 1 else objective
+                if loss_scaled:
+                    scaled = optimizer.scale_loss(scaled)
+            pairs = [(g, v) for g, v in zip(tape.gradient(scaled, model.trainable_variables),
                                             model.trainable_variables) if g is not None]
-            finite = {"loss": tf.math.is_finite(objective), "grads": _all_finite([g for g, _ in pairs]),
-                      "state": _all_finite(state)}
+            trained[:] = [v for _, v in pairs]
+            grads = [g for g, _ in pairs]
+            bad = tf.cast(tf.logical_not(tf.stack([tf.math.is_finite(objective), _all_finite(grads),
+                                                   _all_finite(state_variables())])), tf.float32)
+            out = dict(losses, total=total, weight_decay=reg)
+            return {k: v / replicas for k, v in out.items()} if replicas > 1 else out, grads, bad
+
+        # Image sizes differ between batches: one generalized trace, not one per size.
+        signature = None if batch_spec is None else [batch_spec, tf.TensorSpec([2], tf.int32)]
+
+        @tf.function(reduce_retracing=True, input_signature=signature)
+        def train_step(batch, seed):
+            """-> (losses + total + weight_decay, each the global batch's;
+            {"loss", "grads", "state"}: finite on every replica?). The
+            update is applied only when all three are True."""
+            state = state_variables()
+            before = [tf.identity(v) for v in state]
+            losses, grads, bad = strategy.run(forward_backward, (batch, seed))
+            bad = strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)  # replicas with NaN/inf
+            losses = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in losses.items()}
+            finite = {"loss": bad[0] == 0, "grads": bad[1] == 0, "state": bad[2] == 0}
 
             def apply():
-                optimizer.apply_gradients(pairs)
+                strategy.run(lambda g: optimizer.apply_gradients(zip(g, trained)), (grads,))
                 return tf.constant(True)
 
             def undo():
                 for v, b in zip(state, before):
                     v.assign(b)
+                if loss_scaled:  # as LossScaleOptimizer does on an overflow; the iteration counts
+                    optimizer.dynamic_scale.assign(optimizer.dynamic_scale * 0.5)
+                    optimizer.step_counter.assign(0)
+                    optimizer.iterations.assign_add(1)
                 return tf.constant(False)
 
             tf.cond(finite["loss"] & finite["grads"] & finite["state"], apply, undo)
-            return dict(losses, total=total, weight_decay=reg), finite
+            return losses, finite
 
         return train_step
 
@@ -195,12 +277,24 @@ class Trainer:
             raise NonFiniteCheckpointError(
                 f"not saving iteration {int(self.step.numpy())}: {len(bad)} variables hold NaN or inf "
                 f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}). Last good checkpoint: "
-                f"{self.manager.latest_checkpoint or 'none saved yet'}.")
+                f"{self.last_checkpoint() or 'none saved yet'}.")
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
-    def train(self, max_iters, progress=True):
-        """Trains up to max_iters (counting restored iterations)."""
-        train_step = self._train_step_fn()
+    def train(self, max_iters, progress=True, profile=None):
+        """Trains up to max_iters (counting restored iterations).
+
+        profile: None, or (start, stop): a TensorFlow profiler trace of
+        iterations start..stop (1-based, inclusive) into
+        <output>/tensorboard/plugins/profile, and a table of the most
+        expensive ops printed (profiling.py; the chief only).
+        """
+        try:
+            return self._train(max_iters, progress, profile)
+        finally:
+            distribute.remove_worker_dir(self.strategy, self.write_dir, self.output_dir)
+
+    def _train(self, max_iters, progress, profile):
+        train_step = self._train_step_fn(getattr(self.dataset, "element_spec", None))
         seed_base = self.cfg.TRAIN.SEED
         start = int(self.step.numpy())
         if start >= max_iters:
@@ -208,7 +302,7 @@ class Trainer:
         for p in self.remove_temporaries():
             print(f"removed {p}: left by an interrupted checkpoint save")
         if self.writer is None:
-            self.writer = tf.summary.create_file_writer(os.path.join(self.output_dir, "tensorboard"))
+            self.writer = tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
         bar = tqdm(total=max_iters, initial=start, desc="train", unit="it", disable=not progress,
                    dynamic_ncols=True)
         losses, t_last, it_last = {}, time.time(), start
@@ -218,16 +312,29 @@ class Trainer:
             raise NoTrainingDataError("the training data yielded no batch: no readable image with a "
                              "non-crowd object (see the skipped files above)")
         self.build(first)
+        if not distribute.same_on_every_worker(self.strategy, start):
+            raise distribute.DistributionError(
+                f"this worker starts at iteration {start} and another one does not: every worker "
+                f"must see the chief's checkpoints ({self.checkpoint_dir}); put --output on a "
+                "filesystem that every worker shares")
         pending = [first]
+        profiler = StepProfiler(profile, os.path.join(self.write_dir, "tensorboard")) \
+            if profile and self.chief else None
+        overflows = 0  # mixed_float16 steps skipped in a row
         try:
             while int(self.step.numpy()) < max_iters:
                 it = int(self.step.numpy())
                 batch = pending.pop() if pending else next(data)
-                out, finite = train_step(batch, tf.constant([seed_base, it], tf.int32))
-                losses = {k: float(v) for k, v in out.items()}
+                with profiler.step(it + 1) if profiler else contextlib.nullcontext():
+                    out, finite = train_step(batch, tf.constant([seed_base, it], tf.int32))
+                    losses = {k: float(v) for k, v in out.items()}
                 finite = {k: bool(v) for k, v in finite.items()}
-                if not all(finite.values()):
-                    self._stop_non_finite(it + 1, losses, finite)
+                overflow = (self.loss_scaled and finite["loss"] and finite["state"]
+                            and not finite["grads"])
+                overflows = overflows + 1 if overflow else 0
+                self.skipped += int(overflow)
+                if not all(finite.values()) and (not overflow or overflows >= MAX_SKIPPED_STEPS):
+                    self._stop_non_finite(it + 1, losses, finite, overflows)
                 self.step.assign_add(1)
                 it += 1
                 bar.update(1)
@@ -250,12 +357,22 @@ class Trainer:
         finally:
             bar.close()
             self.writer.flush()
+            if profiler:
+                self.profile_table = profiler.close()
         self.save()
         return losses
 
-    def _stop_non_finite(self, iteration, losses, finite):
+    def last_checkpoint(self):
+        """The chief's latest checkpoint (the one to resume from), or None."""
+        existing = existing_checkpoints(self.checkpoint_dir)
+        return existing[-1] if existing else None
+
+    def _stop_non_finite(self, iteration, losses, finite, overflows=0):
         bad = [k for k, v in losses.items() if k not in ("total", "weight_decay") and not np.isfinite(v)]
-        if bad:
+        if overflows:
+            what = (f"the loss-scaled gradients overflowed in {overflows} steps in a row (loss scale "
+                    f"now {float(self.optimizer.dynamic_scale.numpy()):g}; each was skipped)")
+        elif bad:
             what = f"loss {', '.join(bad)} became {losses[bad[0]]}"
         elif not np.isfinite(losses["weight_decay"]):
             what = f"the weight-decay term became {losses['weight_decay']} (weights too large)"
@@ -265,7 +382,7 @@ class Trainer:
             what = "a gradient became NaN or inf (the losses are finite)"
         else:
             what = "a BatchNorm statistic became NaN or inf (the losses are finite)"
-        last = self.manager.latest_checkpoint or "none saved yet"
+        last = self.last_checkpoint() or "none saved yet"
         raise NonFiniteLossError(
             f"{what} at iteration {iteration}; that update was not applied and training stopped "
             f"without saving. Last good checkpoint: {last}. Try a lower TRAIN.LEARNING_RATE or a "
@@ -277,8 +394,14 @@ class Trainer:
                 tf.summary.scalar(f"loss/{k}", v)
             tf.summary.scalar("learning_rate", float(self.schedule(it)))
             tf.summary.scalar("speed/iterations_per_second", its_per_sec)
+            if self.loss_scaled:
+                tf.summary.scalar("loss_scale", float(self.optimizer.dynamic_scale.numpy()))
+                tf.summary.scalar("skipped_steps", self.skipped)
 
     def _log_image(self, it, batch):
+        if not self.chief:  # its writer's folder is thrown away
+            return
+        batch = distribute.local_values(self.strategy, batch)
         image = denormalize(batch["image"][:1], self.cfg.MODEL.PIXEL_NORMALIZATION)
         image = tf.clip_by_value(image, 0, 255) / 255.0
         h, w = tf.shape(image)[1], tf.shape(image)[2]

@@ -13,6 +13,7 @@ strides)``.
 """
 import math
 
+from detect.engine.precision import precision_policy
 from detect.modeling.backbones import BACKBONES
 from detect.modeling.detector import GeneralizedRCNN
 from detect.modeling.fpn import NECKS
@@ -35,7 +36,13 @@ def backbone_levels(cfg):
 
 def build_model(cfg):
     """A GeneralizedRCNN with random or MODEL.WEIGHTS weights (variables are
-    created on the first call)."""
+    created on the first call), computing under TRAIN.PRECISION's Keras dtype
+    policy (float32 variables; detect/engine/precision.py)."""
+    with precision_policy(cfg.TRAIN.PRECISION):
+        return _build_model(cfg)
+
+
+def _build_model(cfg):
     m = cfg.MODEL
     backbone = BACKBONES.get(m.BACKBONE)(weights=m.WEIGHTS, levels=backbone_levels(cfg))
     backbone.freeze(m.FREEZE_AT)

@@ -39,9 +39,13 @@ class GeneralizedRCNN(keras.Model):
         features = self.backbone(images, training=training)
         return self.neck(features) if self.neck is not None else features
 
-    def compute_losses(self, batch, seed, training=True):
+    def compute_losses(self, batch, seed, training=True, image_offset=0):
         """Named losses of one batch: an open dict, to be summed whatever
-        its keys. seed: int32 [2] (anchor and RoI sampling)."""
+        its keys. seed: int32 [2] (anchor and RoI sampling); image i samples
+        with ``[seed[0], seed[1] * 131 + image_offset + i]``. image_offset:
+        the index of this batch's first image in the global batch (under a
+        tf.distribute strategy: replica id x images per replica), so that an
+        image samples the same wherever it runs."""
         images = batch["image"]
         masks = self.roi_heads.has_masks
         if masks and "masks" not in batch:
@@ -56,7 +60,7 @@ class GeneralizedRCNN(keras.Model):
             gt_boxes, gt_classes = batch["boxes"][i, :n], batch["classes"][i, :n]
             gt_crowd = batch["crowd"][i, :n] | batch["difficult"][i, :n]
             size = batch["image_size"][i]
-            s = tf.stack([seed[0], seed[1] * 131 + i])
+            s = tf.stack([seed[0], seed[1] * 131 + tf.cast(image_offset, tf.int32) + i])
             rpn_terms.append(self.rpn.losses(rpn_out, i, gt_boxes, gt_crowd, size, s))
             proposals.append(self.rpn.proposals(rpn_out, i, size, training=True))
             targets.append({"boxes": gt_boxes, "classes": gt_classes, "crowd": gt_crowd})

@@ -41,7 +41,9 @@ class ROIPooler(keras.layers.Layer):
 
     def __init__(self, op, output_size, strides, sampling_ratio=0, canonical_size=224,
                  canonical_level=4, **kwargs):
-        super().__init__(**kwargs)
+        # autocast=False: under mixed precision Keras would cast the RoIs'
+        # float32 pixel coordinates to float16 (0.5 px steps at 1000 px)
+        super().__init__(autocast=False, **kwargs)
         if op not in OPS:
             raise ValueError(f"MODEL.POOLER must be one of {OPS}, got {op!r}")
         if not strides:

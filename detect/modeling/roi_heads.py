@@ -12,7 +12,9 @@ Mask R-CNN) StandardROIHeads also pools 14 x 14 RoIAlign features of the
 foreground RoIs and adds ``mask``.
 
 ``call(features, rois)`` -> (logits [K, C], deltas [K, C, 4] or [K, 1, 4]);
-rois [K, 5] = (batch index, x1, y1, x2, y2) in input pixels.
+rois [K, 5] = (batch index, x1, y1, x2, y2) in input pixels. Logits, deltas
+and mask logits are float32 under any dtype policy (TRAIN.PRECISION), so the
+losses and the post-processing run in float32.
 """
 import keras
 import tensorflow as tf
@@ -55,7 +57,9 @@ class ROIHeads(keras.layers.Layer):
 
     def __init__(self, num_classes, sampling=None, bbox_stds=(0.1, 0.1, 0.2, 0.2), sigma=1.0,
                  **kwargs):
-        super().__init__(**kwargs)
+        # autocast=False: the RoIs stay float32 under mixed precision (their
+        # sub-layers cast the features themselves)
+        super().__init__(autocast=False, **kwargs)
         self.num_classes, self.sigma = num_classes, sigma
         self.bbox_stds = tuple(bbox_stds)
         self.sampling = dict(sampling or {}, bbox_stds=self.bbox_stds)
@@ -147,7 +151,8 @@ class StandardROIHeads(ROIHeads):
     def call(self, features, rois, training=False):
         k = tf.shape(rois)[0]
         x = self.body(self.pooler(features, at_least_one_roi(rois)), training=training)
-        return self.cls(x)[:k], tf.reshape(self.box(x), [-1, self.num_classes, 4])[:k]
+        return (tf.cast(self.cls(x)[:k], tf.float32),
+                tf.cast(tf.reshape(self.box(x), [-1, self.num_classes, 4])[:k], tf.float32))
 
     def build(self, *shapes):
         # the sub-layers build on their first call; the mask branch's comes
@@ -168,7 +173,8 @@ class StandardROIHeads(ROIHeads):
         rois = at_least_one_roi(rois)
         classes = tf.concat([classes, tf.zeros([tf.shape(rois)[0] - k], classes.dtype)], axis=0)
         maps = self.mask_head(self.mask_pooler(features, rois))  # [K, M, M, C]
-        return tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)[:k]
+        logits = tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)[:k]
+        return tf.cast(logits, tf.float32)
 
     def extra_losses(self, features, rois, labels, matches, targets, training):
         """``mask``: over the foreground RoIs of the batch (detectron2
@@ -221,4 +227,5 @@ class RFCNROIHeads(ROIHeads):
         k = self.group_size
         cls = ps_roi_pool(self.cls_maps(x), rois, self.num_classes, k, self.spatial_scale)
         box = ps_roi_pool(self.box_maps(x), rois, 4, k, self.spatial_scale)
-        return tf.reduce_mean(cls, axis=[1, 2]), tf.reduce_mean(box, axis=[1, 2])[:, None, :]
+        return (tf.cast(tf.reduce_mean(cls, axis=[1, 2]), tf.float32),
+                tf.cast(tf.reduce_mean(box, axis=[1, 2])[:, None, :], tf.float32))

@@ -19,7 +19,8 @@ class RPNHead(keras.layers.Layer):
     """3x3 conv + ReLU, then per anchor an objectness logit and 4 deltas.
 
     call(features [B, h, w, C]) -> (logits [B, h * w * A], deltas [B, h * w * A, 4]),
-    ordered (h, w, anchor) like ``grid_anchors``.
+    ordered (h, w, anchor) like ``grid_anchors``; float32 under any dtype
+    policy (mixed precision computes the convs in float16 / bfloat16).
     """
 
     def __init__(self, num_anchors, channels=512, **kwargs):
@@ -34,7 +35,8 @@ class RPNHead(keras.layers.Layer):
     def call(self, features):
         x = self.conv(features)
         b = tf.shape(features)[0]
-        return (tf.reshape(self.cls(x), [b, -1]), tf.reshape(self.box(x), [b, -1, 4]))
+        return (tf.cast(tf.reshape(self.cls(x), [b, -1]), tf.float32),
+                tf.cast(tf.reshape(self.box(x), [b, -1, 4]), tf.float32))
 
 
 class RPN(keras.layers.Layer):

@@ -70,13 +70,13 @@ def test_a_non_finite_step_is_not_applied_and_the_last_good_checkpoint_is_finite
     cfg, t = _setup(data_dir, str(tmp_path))
     real = t.model.compute_losses
 
-    def poisoned(batch, seed, training=True):
+    def poisoned(batch, seed, training=True, **kwargs):
         # in-graph, from iteration 3 on (seed[1] is the iteration - 1): a NaN
         # loss, or NaN pixels (NaN activations, BatchNorm statistics, gradients)
         nan = tf.where(seed[1] >= 2, float("nan"), 1.0)
         if poison == "image":
-            return real(dict(batch, image=batch["image"] * nan), seed, training)
-        losses = real(batch, seed, training)
+            return real(dict(batch, image=batch["image"] * nan), seed, training, **kwargs)
+        losses = real(batch, seed, training, **kwargs)
         return dict(losses, rpn_box=losses["rpn_box"] * nan)
 
     t.model.compute_losses = poisoned
@@ -118,8 +118,8 @@ def test_non_finite_variables_are_never_saved_nor_resumed_from(data_dir, tmp_pat
 def test_every_loss_the_model_returns_is_in_the_objective(data_dir, tmp_path):
     cfg, t = _setup(data_dir, str(tmp_path))
     real = t.model.compute_losses
-    t.model.compute_losses = lambda batch, seed, training=True: dict(
-        real(batch, seed, training), mask=tf.constant(5.0))
+    t.model.compute_losses = lambda batch, seed, training=True, **kwargs: dict(
+        real(batch, seed, training, **kwargs), mask=tf.constant(5.0))
     losses = t.train(1, progress=False)
     named = [k for k in losses if k not in ("total", "weight_decay")]
     assert sorted(named) == ["mask", "rcnn_box", "rcnn_cls", "rpn_box", "rpn_cls"]
