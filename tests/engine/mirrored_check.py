@@ -10,6 +10,7 @@ gradient), the updated weights, the BatchNorm statistics and the losses.
 import json
 import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def main(data_dir, overrides=()):
         tf.keras.utils.set_random_seed(0)
         with strategy.scope():
             model = build_model(cfg)
-        trainer = Trainer(cfg, model, [batch], f"/tmp/unused_{name}", strategy=strategy)
+        trainer = Trainer(cfg, model, [batch], tempfile.mkdtemp(prefix=f"unused_{name}_"), strategy=strategy)
         trainer.build(batch)
         initial = [v.numpy() for v in model.trainable_variables]
         losses, finite = trainer._train_step_fn()(distribute_batch(strategy, batch), seed)

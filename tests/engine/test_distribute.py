@@ -5,7 +5,6 @@ localhost: identical weights, only the chief's checkpoints, --resume, a
 killed worker stops the other with a message); input sharding; bad
 settings are messages."""
 import glob
-import importlib.util
 import json
 import os
 import socket
@@ -20,6 +19,7 @@ from detect.datasets import get_dataset
 from detect.datasets.convert import convert
 from detect.datasets.toy import write_toy_dataset
 from detect.engine import distribute
+from tests.engine.runs import tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOY = os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml")
@@ -173,10 +173,7 @@ def test_the_global_batch_must_divide_among_the_replicas():
 
 @pytest.fixture(scope="module")
 def train_net_main():
-    spec = importlib.util.spec_from_file_location("train_net_tool", os.path.join(ROOT, "tools", "train_net.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return tool("train_net").main
 
 
 @pytest.mark.parametrize("tf_config, message", [

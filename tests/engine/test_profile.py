@@ -2,7 +2,6 @@
 iterations where TensorBoard's profile plugin reads it, and a table of the
 most expensive ops; bad windows are messages."""
 import glob
-import importlib.util
 import os
 import re
 
@@ -10,6 +9,7 @@ import pytest
 
 from detect.datasets.toy import write_toy_dataset
 from detect.engine.profiling import op_table, parse_window
+from tests.engine.runs import tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOY = os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml")
@@ -26,10 +26,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def train_net_main():
-    spec = importlib.util.spec_from_file_location("train_net_tool", os.path.join(ROOT, "tools", "train_net.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return tool("train_net").main
 
 
 def _args(data_dir, out, *extra):

@@ -2,13 +2,13 @@
 setting that differs; --resume without --cfg uses the run's config.yml; the
 weights line; bad config input is a message, not a traceback."""
 import hashlib
-import importlib.util
 import os
 import re
 
 import pytest
 
 from detect.datasets.toy import write_toy_dataset
+from tests.engine.runs import tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOY = os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml")
@@ -26,10 +26,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def train_net_main():
     """tools/train_net.py's main(argv), in this process (one TensorFlow start)."""
-    spec = importlib.util.spec_from_file_location("train_net_tool", os.path.join(ROOT, "tools", "train_net.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return tool("train_net").main
 
 
 def _files(folder):
