@@ -46,7 +46,7 @@ from detect.boxes import box_ops
 from detect.datasets.pipeline import denormalize
 from detect.engine import distribute
 from detect.engine.profiling import StepProfiler
-from detect.engine.solver import build_optimizer, weight_decay_loss
+from detect.engine.solver import add_weight_decay, build_optimizer, weight_decay_loss
 
 CHECKPOINT_NAME = "ckpt"  # checkpoint files are <output>/checkpoints/ckpt-<iteration>.*
 MAX_SKIPPED_STEPS = 20  # mixed_float16: loss-scale overflows in a row before training stops
@@ -140,11 +140,15 @@ class Trainer:
             return
         batch = batch if batch is not None else next(iter(self.dataset))
         batch = distribute.local_values(self.strategy, batch)
+        seed = tf.constant([self.cfg.TRAIN.SEED, 0], tf.int32)
         with self.strategy.scope():
-            # training=False: no BatchNorm statistics change (each worker
-            # would have put its own batch's there)
-            self.model.compute_losses(batch, tf.constant([self.cfg.TRAIN.SEED, 0], tf.int32),
-                                      training=False)
+            # Traced, not run: the first trace creates the variables, and
+            # nothing is computed. Run eagerly, a Keras functional backbone
+            # holds all its activations at once (1.9 GB for R50-FPN on
+            # 600 x 1000, more than a whole training step). training=False:
+            # the trace is not to touch the BatchNorm statistics.
+            tf.function(lambda b: self.model.compute_losses(b, seed, training=False)
+                        ).get_concrete_function(batch)
             self.model.built = True
             self.optimizer.build(self.model.trainable_variables)
 
@@ -212,23 +216,29 @@ class Trainer:
             objective, gradients, BatchNorm statistics are not finite."""
             context = tf.distribute.get_replica_context()
             offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch["image"].shape[0]
+
+            def scale(x):
+                # Each loss is a mean over this replica's images: divided by
+                # the replicas and summed over them (the all-reduce of the
+                # gradients) it is the mean over the global batch, and the
+                # weight decay counts once.
+                x = x / replicas if replicas > 1 else x
+                return optimizer.scale_loss(x) if loss_scaled else x
+
             with tf.GradientTape() as tape:
                 losses = model.compute_losses(batch, seed, image_offset=offset)
                 if not losses or {"total", "weight_decay"} & set(losses):
                     raise ValueError("compute_losses must return a non-empty dict of named losses, "
                                      f"none named 'total' or 'weight_decay'; got {sorted(losses)}")
                 total = tf.add_n([losses[k] for k in sorted(losses)])  # every loss counts
-                reg = weight_decay_loss(model.trainable_variables, wd)
-                objective = total + reg  # inside the tape, or nothing is recorded
-                # Each loss is a mean over this replica's images: divided by
-                # the replicas and summed over them (the all-reduce of the
-                # gradients) it is the mean over the global batch, and the
-                # weight decay counts once.
-                scaled = objective / replicas if replicas > 1 else objective
-                if loss_scaled:
-                    scaled = optimizer.scale_loss(scaled)
-            pairs = [(g, v) for g, v in zip(tape.gradient(scaled, model.trainable_variables),
-                                            model.trainable_variables) if g is not None]
+                scaled = scale(total)
+            # The weight decay's gradient is added to the loss's, not taken
+            # through the tape (add_weight_decay says why).
+            reg = weight_decay_loss(model.trainable_variables, wd)
+            objective = total + reg
+            variables = model.trainable_variables
+            pairs = [(g, v) for g, v in zip(add_weight_decay(tape.gradient(scaled, variables), variables,
+                                                             wd, scale), variables) if g is not None]
             trained[:] = [v for _, v in pairs]
             grads = [g for g, _ in pairs]
             bad = tf.cast(tf.logical_not(tf.stack([tf.math.is_finite(objective), _all_finite(grads),

@@ -10,6 +10,7 @@ logits [K, 2P, 2P, num_classes], a map per class including the background
 """
 import keras
 
+from detect.modeling.conv import StripedConv2D
 from detect.modeling.registry import Registry
 
 MASK_HEADS = Registry("mask head (MODEL.MASK_HEAD)")
@@ -26,8 +27,8 @@ class MaskRCNNConvUpsampleHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.convs = keras.Sequential(
-            [keras.layers.Conv2D(dim, 3, padding="same", activation="relu", name=f"mask_fcn{i + 1}",
-                                 kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))
+            [StripedConv2D(dim, 3, padding="same", activation="relu", name=f"mask_fcn{i + 1}",
+                           kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))
              for i in range(num_convs)], name="mask_fcn")
         self.deconv = keras.layers.Conv2DTranspose(
             dim, 2, strides=2, activation="relu", name="deconv",

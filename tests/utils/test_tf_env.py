@@ -44,3 +44,11 @@ def test_late_call_warns_only_when_something_was_missing(monkeypatch):
     with pytest.warns(UserWarning, match="TF_ENABLE_ONEDNN_OPTS after TensorFlow was imported"):
         assert not tf_env.set_defaults(onednn=True)
     assert os.environ[tf_env.ONEDNN] == "1"
+
+
+def test_malloc_threshold_is_set_on_glibc_unless_the_user_set_one(monkeypatch):
+    import platform
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert tf_env.set_malloc_threshold() == (platform.libc_ver()[0] == "glibc")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert not tf_env.set_malloc_threshold()

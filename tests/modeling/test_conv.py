@@ -1,0 +1,112 @@
+"""StripedConv2D: Keras' Conv2D with a bounded-workspace backward pass. Its
+forward pass and both gradients must equal the default ones."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.modeling.conv import StripedConv2D, filter_gradient, forward, input_gradient, striped_conv2d
+
+
+def _default_gradients(x, kernel, upstream):
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = tf.nn.conv2d(x, kernel, 1, "SAME")
+        loss = tf.reduce_sum(y * upstream)
+    return y, tape.gradient(loss, [x, kernel])
+
+
+@pytest.mark.parametrize("shape,k,stripe_bytes", [
+    ((2, 13, 11, 5, 7), 3, 1),          # one row per stripe, odd sizes, batch 2
+    ((1, 17, 9, 4, 6), 5, 3000),        # a 5x5 kernel, several rows per stripe, a short last stripe
+    ((1, 6, 8, 3, 2), 3, 2 ** 30),      # one stripe
+    ((1, 1, 1, 3, 2), 3, 1),            # a 1 x 1 image: the kernel reaches only padding
+])
+def test_gradients_equal_the_default_ones(shape, k, stripe_bytes):
+    b, h, w, c, o = shape
+    rng = np.random.default_rng(k + h)
+    x = tf.constant(rng.normal(size=(b, h, w, c)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(k, k, c, o)), tf.float32)
+    upstream = tf.constant(rng.normal(size=(b, h, w, o)), tf.float32)
+    want_y, (want_dx, want_dk) = _default_gradients(x, kernel, upstream)
+
+    for in_stripes in (True, False):  # as with oneDNN's kernels, and with Eigen's
+        np.testing.assert_allclose(forward(x, kernel, stripe_bytes, in_stripes), want_y,
+                                   rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(input_gradient(upstream, kernel, stripe_bytes), want_dx,
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(filter_gradient(x, upstream, k, stripe_bytes), want_dk,
+                               rtol=1e-4, atol=1e-4)
+    with tf.GradientTape() as tape:
+        tape.watch([x, kernel])
+        y = striped_conv2d(x, kernel, stripe_bytes)
+        loss = tf.reduce_sum(y * upstream)
+    dx, dk = tape.gradient(loss, [x, kernel])
+    np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dk, want_dk, rtol=1e-4, atol=1e-4)
+
+
+def test_stripes_under_tf_function_with_unknown_image_size():
+    rng = np.random.default_rng(1)
+    kernel = tf.constant(rng.normal(size=(3, 3, 4, 4)), tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 4])])
+    def grads(x):
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            loss = tf.reduce_sum(tf.sin(striped_conv2d(x, kernel, 500)))
+        return tape.gradient(loss, [x, kernel])
+
+    striped_forward = tf.function(lambda x: forward(x, kernel, 500, True),
+                                  input_signature=[tf.TensorSpec([None, None, None, 4])])
+    for size in [(1, 9, 7), (2, 4, 12)]:
+        x = tf.constant(rng.normal(size=size + (4,)), tf.float32)
+        np.testing.assert_allclose(striped_forward(x), tf.nn.conv2d(x, kernel, 1, "SAME"),
+                                   rtol=1e-5, atol=1e-5)
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            loss = tf.reduce_sum(tf.sin(tf.nn.conv2d(x, kernel, 1, "SAME")))
+        want = tape.gradient(loss, [x, kernel])
+        for got, w in zip(grads(x), want):
+            np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-4)
+
+
+def test_layer_matches_keras_conv2d_and_falls_back_where_it_does_not_apply():
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(size=(2, 10, 12, 3)), tf.float32)
+    for kwargs, striped in [(dict(kernel_size=3, padding="same", activation="relu"), True),
+                            (dict(kernel_size=3, strides=2, padding="same"), False),
+                            (dict(kernel_size=3, padding="valid"), False),
+                            (dict(kernel_size=1), False),
+                            (dict(kernel_size=3, padding="same", dilation_rate=2), False)]:
+        ours, ref = StripedConv2D(5, **kwargs), keras.layers.Conv2D(5, **kwargs)
+        ours.build(x.shape)
+        ref.build(x.shape)
+        ref.set_weights([w + 0.1 for w in ours.get_weights()])
+        ours.set_weights(ref.get_weights())
+        assert ours._striped() == striped, kwargs
+        results = []
+        for layer in (ours, ref):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.square(layer(x)))
+            results.append([loss] + tape.gradient(loss, [x] + layer.trainable_variables))
+        for got, want in zip(*results):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_layer_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = StripedConv2D(4, 3, padding="same")
+        x = tf.random.stateless_normal([1, 9, 9, 3], [0, 3])
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        grads = tape.gradient(loss, layer.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert y.dtype == tf.bfloat16
+    assert [g.dtype for g in grads] == [tf.float32, tf.float32]
+    assert all(np.isfinite(g.numpy()).all() and np.abs(g.numpy()).sum() > 0 for g in grads)
