@@ -23,8 +23,10 @@ kernel holds two), one stripe after another (a while loop):
              the stripe (with its k - 1 rows of halo).
 
 All three equal the default ones up to float rounding (tests/modeling/
-test_conv.py). Other settings (strides, dilation, "valid" padding, even or
-1x1 kernels) and GPUs (cuDNN needs no im2col matrix) use Keras' Conv2D as is.
+test_conv.py). Where one stripe holds the whole image (a small image or
+map), TensorFlow's own kernels run, as in Keras' Conv2D. Other settings
+(strides, dilation, "valid" padding, even or 1x1 kernels) and GPUs (cuDNN
+needs no im2col matrix) use Keras' Conv2D as is.
 """
 import keras
 import tensorflow as tf
@@ -127,7 +129,17 @@ def striped_conv2d(x, kernel, stripe_bytes=STRIPE_BYTES):
     def conv(x, kernel):
         def grad(dy):
             dy = tf.ensure_shape(dy, [None, None, None, kernel.shape[-1]])  # lost under oneDNN
-            return input_gradient(dy, kernel, stripe_bytes), filter_gradient(x, dy, k, stripe_bytes)
+
+            def default():  # TensorFlow's own gradient of Conv2D, to the last bit
+                ones = [1, 1, 1, 1]
+                return (tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), kernel, dy, ones, "SAME"),
+                        tf.compat.v1.nn.conv2d_backprop_filter(x, tf.shape(kernel), dy, ones, "SAME"))
+
+            def striped():
+                return input_gradient(dy, kernel, stripe_bytes), filter_gradient(x, dy, k, stripe_bytes)
+
+            # one stripe (a small image): TensorFlow's kernels, whose matrix fits the bound
+            return tf.cond(_stripes(x, k, stripe_bytes)[1] > 1, striped, default)
         return forward(x, kernel, stripe_bytes), grad
 
     return conv(x, kernel)
