@@ -142,13 +142,19 @@ class Trainer:
         batch = distribute.local_values(self.strategy, batch)
         seed = tf.constant([self.cfg.TRAIN.SEED, 0], tf.int32)
         with self.strategy.scope():
-            # Traced, not run: the first trace creates the variables, and
-            # nothing is computed. Run eagerly, a Keras functional backbone
-            # holds all its activations at once (1.9 GB for R50-FPN on
-            # 600 x 1000, more than a whole training step). training=False:
-            # the trace is not to touch the BatchNorm statistics.
-            tf.function(lambda b: self.model.compute_losses(b, seed, training=False)
-                        ).get_concrete_function(batch)
+            # training=False: no BatchNorm statistics change (each worker
+            # would have put its own batch's there)
+            losses = lambda b: self.model.compute_losses(b, seed, training=False)  # noqa: E731
+            if self.strategy.num_replicas_in_sync == 1:
+                # Traced, not run: the first trace creates the variables and
+                # nothing is computed. Run eagerly, a Keras functional
+                # backbone holds all its activations at once (1.9 GB for
+                # R50-FPN on 600 x 1000, more than a training step). Mirrored
+                # variables cannot be created in a trace (their replicas'
+                # initial values read the first replica's).
+                tf.function(losses).get_concrete_function(batch)
+            else:
+                losses(batch)
             self.model.built = True
             self.optimizer.build(self.model.trainable_variables)
 
