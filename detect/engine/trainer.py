@@ -144,7 +144,9 @@ class Trainer:
         with self.strategy.scope():
             # training=False: no BatchNorm statistics change (each worker
             # would have put its own batch's there)
-            losses = lambda b: self.model.compute_losses(b, seed, training=False)  # noqa: E731
+            def losses(b):
+                return self.model.compute_losses(b, seed, training=False)
+
             if self.strategy.num_replicas_in_sync == 1:
                 # Traced, not run: the first trace creates the variables and
                 # nothing is computed. Run eagerly, a Keras functional

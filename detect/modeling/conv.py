@@ -28,6 +28,8 @@ map), TensorFlow's own kernels run, as in Keras' Conv2D. Other settings
 (strides, dilation, "valid" padding, even or 1x1 kernels) and GPUs (cuDNN
 needs no im2col matrix) use Keras' Conv2D as is.
 """
+import functools
+
 import keras
 import tensorflow as tf
 
@@ -36,7 +38,9 @@ from detect.tf_env import onednn_enabled
 STRIPE_BYTES = 16 * 2 ** 20
 
 
+@functools.lru_cache(maxsize=None)
 def _on_gpu():
+    """Whether TensorFlow sees a GPU (asked once: every layer call asks)."""
     return bool(tf.config.list_physical_devices("GPU"))
 
 
