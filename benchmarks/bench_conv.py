@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Peak memory and time of one 3x3 conv's training step (forward, d input,
-d kernel): TensorFlow's Conv2D gradient against StripedConv2D's
+d kernel): TensorFlow's Conv2D gradient against BoundedConv2D's
 (detect/modeling/conv.py), on FPN's P2 of a 600 x 1000 image by default.
 
-    python benchmarks/bench_conv.py [--size 150,250] [--channels 256] [--threads 2] [--repeats 5]
+    python benchmarks/bench_conv.py [--size 150,250] [--batch 1] [--channels 256] [--threads 2] [--repeats 5]
 
 Memory is what TensorFlow's BFC allocator reports (the script turns it on
 for the CPU): the step's peak above what was allocated before it (the input
@@ -19,7 +19,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")  # memory stats for th
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from detect.tf_env import set_defaults  # noqa: E402
+from detect.tf_env import onednn_enabled, set_defaults  # noqa: E402
 
 set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
@@ -27,12 +27,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks.timing import timed  # noqa: E402
-from detect.modeling.conv import striped_conv2d  # noqa: E402
+from detect.modeling.conv import bounded_conv2d  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="150,250", help="height,width of the feature map")
+    p.add_argument("--batch", type=int, default=1, help="images (e.g. 128 with --size 14,14: a mask head)")
     p.add_argument("--channels", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
@@ -41,10 +42,10 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     h, w = (int(v) for v in a.size.split(","))
     c = a.channels
-    x = tf.random.stateless_normal([1, h, w, c], [0, 1])
-    upstream = tf.random.stateless_normal([1, h, w, c], [0, 2])
+    x = tf.random.stateless_normal([a.batch, h, w, c], [0, 1])
+    upstream = tf.random.stateless_normal([a.batch, h, w, c], [0, 2])
     kernel = tf.Variable(tf.random.stateless_normal([3, 3, c, c], [0, 3]) * 0.01)
-    variants = {"tensorflow": lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), "striped": striped_conv2d}
+    variants = {"tensorflow": lambda x, k: tf.nn.conv2d(x, k, 1, "SAME"), "bounded": bounded_conv2d}
     rows, grads = {}, {}
     for name, conv in variants.items():
         @tf.function
@@ -60,14 +61,14 @@ def main():
         before = tf.config.experimental.get_memory_info("CPU:0")["current"]
         step()
         peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
-        rows[name] = {"variant": name, "size": [h, w], "channels": c, "threads": a.threads,
+        rows[name] = {"variant": name, "batch": a.batch, "size": [h, w], "channels": c, "threads": a.threads,
                       "peak_above_inputs_mb": round((peak - before) / 2 ** 20, 1),
-                      "activation_mb": round(h * w * c * 4 / 2 ** 20, 1), "median_s": median,
+                      "activation_mb": round(a.batch * h * w * c * 4 / 2 ** 20, 1), "median_s": median,
                       "times_s": times}
         print(json.dumps(rows[name]), flush=True)
-    t, s = rows["tensorflow"], rows["striped"]
-    diff = [float(np.abs(a - b).max()) for a, b in zip(grads["tensorflow"], grads["striped"])]
-    print(json.dumps({"ratio": "striped / tensorflow", "peak_above_inputs": round(
+    t, s = rows["tensorflow"], rows["bounded"]
+    diff = [float(np.abs(a - b).max()) for a, b in zip(grads["tensorflow"], grads["bounded"])]
+    print(json.dumps({"ratio": "bounded / tensorflow", "onednn": onednn_enabled(), "peak_above_inputs": round(
         s["peak_above_inputs_mb"] / t["peak_above_inputs_mb"], 3),
         "time": round(s["median_s"] / t["median_s"], 3),
         "max_abs_diff_dx_dkernel": diff}), flush=True)

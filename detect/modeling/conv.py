@@ -3,30 +3,49 @@ training step works in a bounded workspace on the CPU.
 
 TensorFlow's CPU kernels for a convolution's gradients (Conv2DBackpropFilter
 and Conv2DBackpropInput, with oneDNN on or off) build the im2col matrix of
-the whole image: H x W x k^2 x C floats, 330 MB for a 3x3 conv of 256
+the whole batch: B x H x W x k^2 x C floats, 330 MB for a 3x3 conv of 256
 channels on FPN's P2 of a 600 x 1000 image (150 x 250), against 37 MB for
 the activation. With oneDNN on, its gemm-based forward convolution (what it
 picks on an AVX2 CPU for these shapes) takes the same matrix as its
 scratchpad. The FPN's output conv and the RPN's conv on P2 each need it in
 every training step, while all the activations kept for the backward pass
-are held. PyTorch's convolutions take no such matrix.
+are held; so does the mask head's conv on a batch of RoIs. PyTorch's
+convolutions take no such matrix.
 
-``StripedConv2D`` computes the same values in stripes of rows, each stripe's
-im2col matrix at most ``stripe_bytes`` (16 MiB; TensorFlow's filter-gradient
-kernel holds two), one stripe after another (a while loop):
+``BoundedConv2D`` computes the same values in one of three ways, chosen at
+run time from the batch's shape (``plan``), so that no matrix is larger than
+``workspace_bytes`` (16 MiB):
 
-  output   = conv2d(x, kernel): in one call with Eigen's kernels (they need
-             no im2col matrix); over stripes with oneDNN's.
-  d input  = conv2d(d output, the kernel rotated by 180 degrees with its in
-             and out channels swapped), "same": a forward convolution as above;
-  d kernel = the sum over stripes of TensorFlow's own Conv2DBackpropFilter on
-             the stripe (with its k - 1 rows of halo).
+  WHOLE    the batch's im2col matrix fits: TensorFlow's own kernels, as
+           Keras' Conv2D (small images, the quick start's model).
+  CHUNKS   one image's matrix fits (e.g. the mask head's 14 x 14 RoIs):
+           TensorFlow's kernels on chunks of images, one chunk after
+           another (a while loop); d kernel is the sum over the chunks.
+  SHIFTS   one image's matrix does not fit (FPN's P2 and P3): k^2 matrix
+           products of shifted views, no im2col matrix at all. With the
+           input zero-padded to Hp x Wp and flattened to [B * Hp * Wp, C],
+           the input of output pixel q under kernel tap (i, j) is row
+           q + i * Wp + j, so for each tap:
+             output   += x_flat[s : s + n] @ kernel[i, j]       (s = i * Wp + j)
+             d kernel[i, j] = x_flat[s : s + n]^T @ dy_flat[:n]
+           where dy_flat is dy padded to the same grid with zeros (rows of
+           the grid that are not output pixels then add nothing). The slices
+           are views of one padded copy; the products are TensorFlow's
+           MatMul (oneDNN's or Eigen's).
 
-All three equal the default ones up to float rounding (tests/modeling/
-test_conv.py). Where one stripe holds the whole image (a small image or
-map), TensorFlow's own kernels run, as in Keras' Conv2D. Other settings
-(strides, dilation, "valid" padding, even or 1x1 kernels) and GPUs (cuDNN
-needs no im2col matrix) use Keras' Conv2D as is.
+d input is a forward convolution of dy with the kernel rotated by 180
+degrees and its in and out channels swapped ("same"; odd k, so the padding is
+symmetric), computed as the forward pass is. The forward pass itself runs in
+one call with Eigen's kernels (they take no im2col matrix) and as planned
+with oneDNN's. Measured on one 150 x 250 x 256 conv, 2 threads, AVX2: d
+kernel by shifts 0.70 s with oneDNN (its Conv2DBackpropFilter: 2.4-2.9 s)
+and 0.78-0.85 s with Eigen (0.88-0.94 s); the forward pass by shifts 0.70 s
+with oneDNN (1.1-1.2 s), while Eigen's Conv2D (0.68 s) beats shifts (1.0 s).
+
+All of it equals the default convolution up to float rounding
+(tests/modeling/test_conv.py). Other settings (strides, dilation, "valid"
+padding, even or 1x1 kernels) and GPUs (cuDNN needs no im2col matrix) use
+Keras' Conv2D as is.
 """
 import functools
 
@@ -35,7 +54,8 @@ import tensorflow as tf
 
 from detect.tf_env import onednn_enabled
 
-STRIPE_BYTES = 16 * 2 ** 20
+WORKSPACE_BYTES = 16 * 2 ** 20
+WHOLE, CHUNKS, SHIFTS = 0, 1, 2
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,89 +64,137 @@ def _on_gpu():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def _stripes(x, k, stripe_bytes):
-    """(rows per stripe, number of stripes) of x [B, H, W, C] for a k x k
-    kernel: as many rows as keep a stripe's im2col matrix (B x rows x W x
-    k^2 x C) within stripe_bytes, at least one."""
+def plan(x, k, workspace_bytes=WORKSPACE_BYTES):
+    """(mode, images per chunk) for x [B, H, W, C] and a k x k kernel: WHOLE
+    if the batch's im2col matrix (B x H x W x k^2 x C) fits workspace_bytes,
+    CHUNKS if one image's does (as many images per chunk as fit), else
+    SHIFTS. Scalar int32 tensors (the shape may be known only at run time)."""
     shape = tf.shape(x)
-    b, h, w, c = shape[0], shape[1], shape[2], shape[3]
-    row_bytes = tf.cast(b * w * c, tf.int64) * (k * k * x.dtype.size)
-    rows = tf.cast(tf.maximum(tf.constant(stripe_bytes, tf.int64) // tf.maximum(row_bytes, 1), 1),
-                   tf.int32)
-    return rows, (h + rows - 1) // rows
+    image_bytes = tf.cast(shape[1] * shape[2] * shape[3], tf.int64) * (k * k * x.dtype.size)
+    fit = tf.constant(workspace_bytes, tf.int64) // tf.maximum(image_bytes, 1)
+    b = tf.cast(shape[0], tf.int64)
+    mode = tf.where(fit >= b, WHOLE, tf.where(fit >= 1, CHUNKS, SHIFTS))
+    return mode, tf.cast(tf.clip_by_value(fit, 1, tf.maximum(b, 1)), tf.int32)
 
 
-def _stripe(x, i, rows, k):
-    """(input of stripe i, r0, r1): the stripe's output rows r0..r1 read
-    input rows r0 - k // 2 .. r1 + k // 2, those inside the image, zero-padded
-    to the rest and by k // 2 columns either side ("same"). Padded here, per
-    stripe: a padded copy of all of x would be made early in the step (it
-    depends on x only) and held until the backward pass."""
-    p, h = k // 2, tf.shape(x)[1]
-    r0 = i * rows
-    r1 = tf.minimum(r0 + rows, h)
-    top, bottom = tf.maximum(r0 - p, 0), tf.minimum(r1 + p, h)
-    return tf.pad(x[:, top:bottom], [[0, 0], [top - (r0 - p), r1 + p - bottom], [p, p], [0, 0]]), r0, r1
+def _flat(x, k):
+    """(x zero-padded by k // 2 on every side and flattened to
+    [B * Hp * Wp, C], Wp, n): rows s .. s + n of it, s = i * Wp + j, are
+    the inputs of every output pixel (on the padded grid) under tap (i, j)."""
+    p = k // 2
+    shape = tf.shape(x)
+    hp, wp = shape[1] + 2 * p, shape[2] + 2 * p
+    flat = tf.reshape(tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]), [-1, x.shape[-1]])
+    return flat, wp, shape[0] * hp * wp - (2 * p * wp + 2 * p)
 
 
-def forward(x, kernel, stripe_bytes=STRIPE_BYTES, in_stripes=None):
-    """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same"), over
-    stripes of rows when in_stripes (None: when TensorFlow runs oneDNN
-    kernels, whose gemm-based convolution takes one im2col matrix of x as its
-    scratchpad: 366 MB for the RPN's conv on P2 of a 600 x 1000 image) and
-    that matrix would exceed stripe_bytes; else in one call."""
-    if not (onednn_enabled() if in_stripes is None else in_stripes):
-        return tf.nn.conv2d(x, kernel, 1, "SAME")
-    k = kernel.shape[0]
-    rows, stripes = _stripes(x, k, stripe_bytes)
+def shifted_conv2d(x, kernel):
+    """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same") as k^2
+    matrix products of shifted views of the padded input."""
+    k, o = kernel.shape[0], kernel.shape[-1]
+    p = k // 2
+    flat, wp, n = _flat(x, k)
+    y = None
+    for i in range(k):
+        for j in range(k):
+            s = i * wp + j
+            # one product at a time: the executor would otherwise run all k^2
+            # ahead of the sums and hold them ([n, O] each)
+            with tf.control_dependencies([] if y is None else [y]):
+                part = tf.matmul(flat[s:s + n], kernel[i, j])
+            y = part if y is None else y + part
+    shape = tf.shape(x)
+    y = tf.reshape(tf.pad(y, [[0, 2 * p * wp + 2 * p], [0, 0]]), [shape[0], shape[1] + 2 * p, wp, o])
+    return y[:, :shape[1], :shape[2]]
 
-    def striped():
-        def body(i, parts):
-            stripe, _, _ = _stripe(x, i, rows, k)
-            y = tf.nn.conv2d(stripe, kernel, 1, "VALID")  # [B, r1 - r0, W, O]
-            return i + 1, parts.write(i, tf.transpose(y, [1, 0, 2, 3]))
 
-        parts = tf.TensorArray(x.dtype, size=stripes, infer_shape=False)
-        _, parts = tf.while_loop(lambda i, _: i < stripes, body, [tf.constant(0), parts],
+def shifted_filter_gradient(x, dy, k):
+    """d kernel [k, k, C, O] of conv2d(x [B, H, W, C], kernel, stride 1,
+    "same") for upstream dy [B, H, W, O], as k^2 matrix products."""
+    c, o, p = x.shape[-1], dy.shape[-1], k // 2
+    # after dy: a padded copy of x depends on x only, and would otherwise be
+    # made early in the step (in the forward pass) and held to the end
+    with tf.control_dependencies([dy]):
+        flat, _, n = _flat(x, k)
+    wp = tf.shape(x)[2] + 2 * p
+    dy_flat = tf.reshape(tf.pad(dy, [[0, 0], [0, 2 * p], [0, 2 * p], [0, 0]]), [-1, o])[:n]
+    taps = [tf.matmul(flat[i * wp + j:i * wp + j + n], dy_flat, transpose_a=True)
+            for i in range(k) for j in range(k)]
+    return tf.reshape(tf.stack(taps), [k, k, c, o])
+
+
+def _chunks(fn, x, per_chunk, combine):
+    """fn over chunks of per_chunk images of x, one chunk after another;
+    combine "concat" (outputs in image order) or "sum" (float32 total)."""
+    b = tf.shape(x)[0]
+    count = (b + per_chunk - 1) // per_chunk
+
+    def part(i):
+        lo = i * per_chunk
+        return fn(lo, tf.minimum(lo + per_chunk, b))
+
+    if combine == "sum":
+        def body(i, total):
+            return i + 1, total + tf.cast(part(i), tf.float32)
+        first = tf.cast(part(0), tf.float32)
+        _, total = tf.while_loop(lambda i, _: i < count, body, [tf.constant(1), first],
                                  parallel_iterations=1)
-        return tf.transpose(parts.concat(), [1, 0, 2, 3])
+        return total
 
-    return tf.cond(stripes > 1, striped, lambda: tf.nn.conv2d(x, kernel, 1, "SAME"))
-
-
-def filter_gradient(x, dy, kernel_size, stripe_bytes=STRIPE_BYTES):
-    """d kernel of conv2d(x, kernel, stride 1, "same") for upstream dy.
-
-    x: [B, H, W, C]; dy: [B, H, W, O]; kernel_size: odd k. Returns
-    [k, k, C, O] in x's dtype, summed over stripes of rows in float32.
-    """
-    k = kernel_size
-    c, o = x.shape[-1], dy.shape[-1]
-    rows, stripes = _stripes(x, k, stripe_bytes)
-
-    def body(i, total):
-        stripe, r0, r1 = _stripe(x, i, rows, k)
-        part = tf.compat.v1.nn.conv2d_backprop_filter(stripe, [k, k, c, o], dy[:, r0:r1],
-                                                      [1, 1, 1, 1], "VALID")
-        return i + 1, total + tf.cast(part, tf.float32)
-
-    _, total = tf.while_loop(lambda i, _: i < stripes, body,
-                             [tf.constant(0), tf.zeros([k, k, c, o], tf.float32)],
+    def body(i, parts):
+        return i + 1, parts.write(i, part(i))
+    parts = tf.TensorArray(x.dtype, size=count, infer_shape=False)
+    _, parts = tf.while_loop(lambda i, _: i < count, body, [tf.constant(0), parts],
                              parallel_iterations=1)
-    return tf.cast(total, x.dtype)
+    return parts.concat()
 
 
-def input_gradient(dy, kernel, stripe_bytes=STRIPE_BYTES):
+def forward(x, kernel, workspace_bytes=WORKSPACE_BYTES, bounded=None):
+    """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same").
+
+    bounded (None: whether TensorFlow runs oneDNN kernels, whose gemm-based
+    convolution takes the im2col matrix of its whole input as scratchpad):
+    as ``plan`` says; else in one call (Eigen's convolution needs no such
+    matrix)."""
+    if not (onednn_enabled() if bounded is None else bounded):
+        return tf.nn.conv2d(x, kernel, 1, "SAME")
+    mode, per_chunk = plan(x, kernel.shape[0], workspace_bytes)
+    y = tf.switch_case(mode, [
+        lambda: tf.nn.conv2d(x, kernel, 1, "SAME"),
+        lambda: _chunks(lambda lo, hi: tf.nn.conv2d(x[lo:hi], kernel, 1, "SAME"), x, per_chunk, "concat"),
+        lambda: shifted_conv2d(x, kernel)])
+    y.set_shape(x.shape[:-1].concatenate([kernel.shape[-1]]))
+    return y
+
+
+def filter_gradient(x, dy, kernel_size, workspace_bytes=WORKSPACE_BYTES):
+    """d kernel [k, k, C, O] of conv2d(x [B, H, W, C], kernel, stride 1,
+    "same") for upstream dy [B, H, W, O], as ``plan`` says (chunks are
+    summed in float32), in x's dtype."""
+    k = kernel_size
+    shape = [k, k, x.shape[-1], dy.shape[-1]]
+    mode, per_chunk = plan(x, k, workspace_bytes)
+
+    def tf_kernel(lo, hi):
+        return tf.compat.v1.nn.conv2d_backprop_filter(x[lo:hi], shape, dy[lo:hi], [1, 1, 1, 1], "SAME")
+
+    return tf.switch_case(mode, [
+        lambda: tf.compat.v1.nn.conv2d_backprop_filter(x, shape, dy, [1, 1, 1, 1], "SAME"),
+        lambda: tf.cast(_chunks(tf_kernel, x, per_chunk, "sum"), x.dtype),
+        lambda: shifted_filter_gradient(x, dy, k)])
+
+
+def input_gradient(dy, kernel, workspace_bytes=WORKSPACE_BYTES, bounded=None):
     """d x of conv2d(x, kernel [k, k, C, O], stride 1, "same") for upstream
-    dy [B, H, W, O]: a "same" convolution of dy with the kernel flipped in
-    space, its C and O swapped (odd k, so the padding is symmetric)."""
-    flipped = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
-    return forward(dy, flipped, stripe_bytes)
+    dy [B, H, W, O]: a "same" convolution of dy with the kernel rotated by
+    180 degrees, its C and O swapped (``forward``)."""
+    rotated = tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2])
+    return forward(dy, rotated, workspace_bytes, bounded)
 
 
-def striped_conv2d(x, kernel, stripe_bytes=STRIPE_BYTES):
+def bounded_conv2d(x, kernel, workspace_bytes=WORKSPACE_BYTES):
     """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same") with the
-    bounded-workspace gradients above."""
+    bounded-workspace forward pass and gradients above."""
     k = kernel.shape[0]
 
     @tf.custom_gradient
@@ -134,33 +202,33 @@ def striped_conv2d(x, kernel, stripe_bytes=STRIPE_BYTES):
         def grad(dy):
             dy = tf.ensure_shape(dy, [None, None, None, kernel.shape[-1]])  # lost under oneDNN
 
-            def default():  # TensorFlow's own gradient of Conv2D, to the last bit
+            def whole():  # TensorFlow's own gradient of Conv2D, to the last bit
                 ones = [1, 1, 1, 1]
                 return (tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), kernel, dy, ones, "SAME"),
                         tf.compat.v1.nn.conv2d_backprop_filter(x, tf.shape(kernel), dy, ones, "SAME"))
 
-            def striped():
-                return input_gradient(dy, kernel, stripe_bytes), filter_gradient(x, dy, k, stripe_bytes)
+            def bounded():
+                return (input_gradient(dy, kernel, workspace_bytes),
+                        filter_gradient(x, dy, k, workspace_bytes))
 
-            # one stripe (a small image): TensorFlow's kernels, whose matrix fits the bound
-            return tf.cond(_stripes(x, k, stripe_bytes)[1] > 1, striped, default)
-        return forward(x, kernel, stripe_bytes), grad
+            return tf.cond(tf.equal(plan(x, k, workspace_bytes)[0], WHOLE), whole, bounded)
+        return forward(x, kernel, workspace_bytes), grad
 
     return conv(x, kernel)
 
 
-class StripedConv2D(keras.layers.Conv2D):
+class BoundedConv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D (same arguments, same weights and checkpoints)
-    whose backward pass, for a stride-1 "same" conv with an odd square kernel
-    on the CPU, is ``striped_conv2d``'s."""
+    whose training step, for a stride-1 "same" conv with an odd square
+    kernel on the CPU, is ``bounded_conv2d``'s."""
 
-    def _striped(self):
+    def _bounded(self):
         k = self.kernel_size
         return (k[0] == k[1] and k[0] % 2 == 1 and k[0] > 1 and self.strides == (1, 1)
                 and self.dilation_rate == (1, 1) and self.padding == "same" and self.groups == 1
                 and self.data_format == "channels_last" and not _on_gpu())
 
     def convolution_op(self, inputs, kernel):
-        if not self._striped():
+        if not self._bounded():
             return super().convolution_op(inputs, kernel)
-        return striped_conv2d(inputs, tf.convert_to_tensor(kernel))
+        return bounded_conv2d(inputs, tf.convert_to_tensor(kernel))

@@ -14,7 +14,7 @@ the finer level's size, so any input size works (no padding to a multiple of
 import keras
 import tensorflow as tf
 
-from detect.modeling.conv import StripedConv2D
+from detect.modeling.conv import BoundedConv2D
 from detect.modeling.registry import Registry
 
 NECKS = Registry("neck")
@@ -58,7 +58,7 @@ class FPN(keras.layers.Layer):
         # checkpoint children.
         for k in levels:
             setattr(self, f"lateral{k}", keras.layers.Conv2D(channels, 1, name=f"fpn_lateral{k}"))
-            setattr(self, f"output{k}", StripedConv2D(channels, 3, padding="same", name=f"fpn_output{k}"))
+            setattr(self, f"output{k}", BoundedConv2D(channels, 3, padding="same", name=f"fpn_output{k}"))
 
     @property
     def lateral(self):

@@ -10,7 +10,7 @@ logits [K, 2P, 2P, num_classes], a map per class including the background
 """
 import keras
 
-from detect.modeling.conv import StripedConv2D
+from detect.modeling.conv import BoundedConv2D
 from detect.modeling.registry import Registry
 
 MASK_HEADS = Registry("mask head (MODEL.MASK_HEAD)")
@@ -27,7 +27,7 @@ class MaskRCNNConvUpsampleHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_classes = num_classes
         self.convs = keras.Sequential(
-            [StripedConv2D(dim, 3, padding="same", activation="relu", name=f"mask_fcn{i + 1}",
+            [BoundedConv2D(dim, 3, padding="same", activation="relu", name=f"mask_fcn{i + 1}",
                            kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))
              for i in range(num_convs)], name="mask_fcn")
         self.deconv = keras.layers.Conv2DTranspose(

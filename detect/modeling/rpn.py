@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from detect.boxes.anchors import grid_anchors, reference_anchors
 from detect.losses import rpn_losses
-from detect.modeling.conv import StripedConv2D
+from detect.modeling.conv import BoundedConv2D
 from detect.modeling.proposals import generate_proposals
 from detect.targets.anchor_targets import anchor_targets
 
@@ -28,7 +28,7 @@ class RPNHead(keras.layers.Layer):
         super().__init__(**kwargs)
         init = keras.initializers.RandomNormal(stddev=0.01)
         self.num_anchors = num_anchors
-        self.conv = StripedConv2D(channels, 3, padding="same", activation="relu",
+        self.conv = BoundedConv2D(channels, 3, padding="same", activation="relu",
                                   kernel_initializer=init, name="rpn_conv")
         self.cls = keras.layers.Conv2D(num_anchors, 1, kernel_initializer=init, name="rpn_cls")
         self.box = keras.layers.Conv2D(4 * num_anchors, 1, kernel_initializer=init, name="rpn_box")

@@ -1,11 +1,13 @@
-"""StripedConv2D: Keras' Conv2D with a bounded-workspace backward pass. Its
-forward pass and both gradients must equal the default ones."""
+"""BoundedConv2D: Keras' Conv2D with a bounded-workspace training step. Its
+forward pass and both gradients must equal the default ones, whichever way
+(whole, chunks of images, shifted matrix products) the plan picks."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from detect.modeling.conv import StripedConv2D, filter_gradient, forward, input_gradient, striped_conv2d
+from detect.modeling.conv import (CHUNKS, SHIFTS, WHOLE, BoundedConv2D, bounded_conv2d, filter_gradient,
+                                  forward, input_gradient, plan)
 
 
 def _default_gradients(x, kernel, upstream):
@@ -16,30 +18,34 @@ def _default_gradients(x, kernel, upstream):
     return y, tape.gradient(loss, [x, kernel])
 
 
-@pytest.mark.parametrize("shape,k,stripe_bytes", [
-    ((2, 13, 11, 5, 7), 3, 1),          # one row per stripe, odd sizes, batch 2
-    ((1, 17, 9, 4, 6), 5, 3000),        # a 5x5 kernel, several rows per stripe, a short last stripe
-    ((1, 6, 8, 3, 2), 3, 2 ** 30),      # one stripe
-    ((1, 1, 1, 3, 2), 3, 1),            # a 1 x 1 image: the kernel reaches only padding
+# one image's im2col matrix: h * w * k^2 * c * 4 bytes
+@pytest.mark.parametrize("shape,k,workspace,mode", [
+    ((2, 13, 11, 5, 7), 3, 1, SHIFTS),            # odd sizes, batch 2
+    ((1, 17, 9, 4, 6), 5, 3000, SHIFTS),          # a 5x5 kernel
+    ((3, 6, 8, 3, 2), 3, 2 ** 30, WHOLE),         # all at once
+    ((5, 4, 6, 3, 2), 3, 2 * 3456, CHUNKS),       # chunks of 2 images, a short last chunk
+    ((4, 4, 6, 3, 2), 3, 3456, CHUNKS),           # one image per chunk
+    ((1, 1, 1, 3, 2), 3, 1, SHIFTS),              # a 1 x 1 image: the kernel reaches only padding
 ])
-def test_gradients_equal_the_default_ones(shape, k, stripe_bytes):
+def test_gradients_equal_the_default_ones(shape, k, workspace, mode):
     b, h, w, c, o = shape
     rng = np.random.default_rng(k + h)
     x = tf.constant(rng.normal(size=(b, h, w, c)), tf.float32)
     kernel = tf.constant(rng.normal(size=(k, k, c, o)), tf.float32)
     upstream = tf.constant(rng.normal(size=(b, h, w, o)), tf.float32)
     want_y, (want_dx, want_dk) = _default_gradients(x, kernel, upstream)
+    assert int(plan(x, k, workspace)[0]) == mode
 
-    for in_stripes in (True, False):  # as with oneDNN's kernels, and with Eigen's
-        np.testing.assert_allclose(forward(x, kernel, stripe_bytes, in_stripes), want_y,
+    for bounded in (True, False):  # as with oneDNN's kernels, and with Eigen's
+        np.testing.assert_allclose(forward(x, kernel, workspace, bounded), want_y,
                                    rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(input_gradient(upstream, kernel, stripe_bytes), want_dx,
-                               rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(filter_gradient(x, upstream, k, stripe_bytes), want_dk,
+        np.testing.assert_allclose(input_gradient(upstream, kernel, workspace, bounded), want_dx,
+                                   rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(filter_gradient(x, upstream, k, workspace), want_dk,
                                rtol=1e-4, atol=1e-4)
     with tf.GradientTape() as tape:
         tape.watch([x, kernel])
-        y = striped_conv2d(x, kernel, stripe_bytes)
+        y = bounded_conv2d(x, kernel, workspace)
         loss = tf.reduce_sum(y * upstream)
     dx, dk = tape.gradient(loss, [x, kernel])
     np.testing.assert_allclose(y, want_y, rtol=1e-5, atol=1e-5)
@@ -47,22 +53,32 @@ def test_gradients_equal_the_default_ones(shape, k, stripe_bytes):
     np.testing.assert_allclose(dk, want_dk, rtol=1e-4, atol=1e-4)
 
 
-def test_stripes_under_tf_function_with_unknown_image_size():
+def test_plan():
+    x = tf.zeros([4, 10, 20, 8])  # one image's matrix: 10 * 20 * 9 * 8 * 4 = 57600 bytes
+    assert [int(v) for v in plan(x, 3, 4 * 57600)] == [WHOLE, 4]
+    assert [int(v) for v in plan(x, 3, 3 * 57600 + 5)] == [CHUNKS, 3]
+    assert [int(v) for v in plan(x, 3, 57600)] == [CHUNKS, 1]
+    assert [int(v) for v in plan(x, 3, 57599)] == [SHIFTS, 1]
+    assert int(plan(tf.zeros([4, 10, 20, 8], tf.bfloat16), 3, 2 * 57600)[0]) == WHOLE
+
+
+def test_bounded_under_tf_function_with_unknown_image_size():
     rng = np.random.default_rng(1)
     kernel = tf.constant(rng.normal(size=(3, 3, 4, 4)), tf.float32)
+    workspace = 2 * 4 * 4 * 9 * 4 * 4  # two 4 x 4 images
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 4])])
     def grads(x):
         with tf.GradientTape() as tape:
             tape.watch([x, kernel])
-            loss = tf.reduce_sum(tf.sin(striped_conv2d(x, kernel, 500)))
+            loss = tf.reduce_sum(tf.sin(bounded_conv2d(x, kernel, workspace)))
         return tape.gradient(loss, [x, kernel])
 
-    striped_forward = tf.function(lambda x: forward(x, kernel, 500, True),
+    bounded_forward = tf.function(lambda x: forward(x, kernel, workspace, True),
                                   input_signature=[tf.TensorSpec([None, None, None, 4])])
-    for size in [(1, 9, 7), (2, 4, 12)]:
+    for size in [(1, 9, 7), (2, 4, 12), (5, 4, 4), (2, 2, 2)]:  # shifts, shifts, chunks, whole
         x = tf.constant(rng.normal(size=size + (4,)), tf.float32)
-        np.testing.assert_allclose(striped_forward(x), tf.nn.conv2d(x, kernel, 1, "SAME"),
+        np.testing.assert_allclose(bounded_forward(x), tf.nn.conv2d(x, kernel, 1, "SAME"),
                                    rtol=1e-5, atol=1e-5)
         with tf.GradientTape() as tape:
             tape.watch([x, kernel])
@@ -75,17 +91,17 @@ def test_stripes_under_tf_function_with_unknown_image_size():
 def test_layer_matches_keras_conv2d_and_falls_back_where_it_does_not_apply():
     rng = np.random.default_rng(2)
     x = tf.constant(rng.normal(size=(2, 10, 12, 3)), tf.float32)
-    for kwargs, striped in [(dict(kernel_size=3, padding="same", activation="relu"), True),
+    for kwargs, bounded in [(dict(kernel_size=3, padding="same", activation="relu"), True),
                             (dict(kernel_size=3, strides=2, padding="same"), False),
                             (dict(kernel_size=3, padding="valid"), False),
                             (dict(kernel_size=1), False),
                             (dict(kernel_size=3, padding="same", dilation_rate=2), False)]:
-        ours, ref = StripedConv2D(5, **kwargs), keras.layers.Conv2D(5, **kwargs)
+        ours, ref = BoundedConv2D(5, **kwargs), keras.layers.Conv2D(5, **kwargs)
         ours.build(x.shape)
         ref.build(x.shape)
         ref.set_weights([w + 0.1 for w in ours.get_weights()])
         ours.set_weights(ref.get_weights())
-        assert ours._striped() == striped, kwargs
+        assert ours._bounded() == bounded, kwargs
         results = []
         for layer in (ours, ref):
             with tf.GradientTape() as tape:
@@ -99,7 +115,7 @@ def test_layer_matches_keras_conv2d_and_falls_back_where_it_does_not_apply():
 def test_layer_under_mixed_precision():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        layer = StripedConv2D(4, 3, padding="same")
+        layer = BoundedConv2D(4, 3, padding="same")
         x = tf.random.stateless_normal([1, 9, 9, 3], [0, 3])
         with tf.GradientTape() as tape:
             y = layer(x)
@@ -110,3 +126,22 @@ def test_layer_under_mixed_precision():
     assert y.dtype == tf.bfloat16
     assert [g.dtype for g in grads] == [tf.float32, tf.float32]
     assert all(np.isfinite(g.numpy()).all() and np.abs(g.numpy()).sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("workspace", [1, 2 * 8 * 8 * 9 * 3 * 2])  # shifts; chunks of 2 bfloat16 images
+def test_bfloat16_bounded_paths_follow_float32(workspace):
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(3, 8, 8, 3)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(3, 3, 3, 4)), tf.float32)
+    results = []
+    for dtype, ws in [(tf.float32, 2 ** 30), (tf.bfloat16, workspace)]:
+        xd, kd = tf.cast(x, dtype), tf.cast(kernel, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch([xd, kd])
+            y = bounded_conv2d(xd, kd, ws)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        dx, dk = tape.gradient(loss, [xd, kd])
+        assert y.dtype == dx.dtype == dk.dtype == dtype
+        results.append([tf.cast(t, tf.float32).numpy() for t in (y, dx, dk)])
+    for got, want in zip(results[1], results[0]):
+        np.testing.assert_allclose(got, want, rtol=0.05, atol=0.05 * np.abs(want).max())
