@@ -115,8 +115,7 @@ def shifted_filter_gradient(x, dy, k):
     # after dy: a padded copy of x depends on x only, and would otherwise be
     # made early in the step (in the forward pass) and held to the end
     with tf.control_dependencies([dy]):
-        flat, _, n = _flat(x, k)
-    wp = tf.shape(x)[2] + 2 * p
+        flat, wp, n = _flat(x, k)
     dy_flat = tf.reshape(tf.pad(dy, [[0, 0], [0, 2 * p], [0, 2 * p], [0, 0]]), [-1, o])[:n]
     taps = [tf.matmul(flat[i * wp + j:i * wp + j + n], dy_flat, transpose_a=True)
             for i in range(k) for j in range(k)]
@@ -202,16 +201,13 @@ def bounded_conv2d(x, kernel, workspace_bytes=WORKSPACE_BYTES):
         def grad(dy):
             dy = tf.ensure_shape(dy, [None, None, None, kernel.shape[-1]])  # lost under oneDNN
 
-            def whole():  # TensorFlow's own gradient of Conv2D, to the last bit
-                ones = [1, 1, 1, 1]
-                return (tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), kernel, dy, ones, "SAME"),
-                        tf.compat.v1.nn.conv2d_backprop_filter(x, tf.shape(kernel), dy, ones, "SAME"))
-
-            def bounded():
-                return (input_gradient(dy, kernel, workspace_bytes),
-                        filter_gradient(x, dy, k, workspace_bytes))
-
-            return tf.cond(tf.equal(plan(x, k, workspace_bytes)[0], WHOLE), whole, bounded)
+            # the whole batch at once: TensorFlow's own input gradient, to the
+            # last bit (filter_gradient runs TensorFlow's own kernel then too)
+            dx = tf.cond(tf.equal(plan(x, k, workspace_bytes)[0], WHOLE),
+                         lambda: tf.compat.v1.nn.conv2d_backprop_input(tf.shape(x), kernel, dy, [1, 1, 1, 1],
+                                                                       "SAME"),
+                         lambda: input_gradient(dy, kernel, workspace_bytes))
+            return dx, filter_gradient(x, dy, k, workspace_bytes)
         return forward(x, kernel, workspace_bytes), grad
 
     return conv(x, kernel)
