@@ -1,13 +1,13 @@
 """Conv2D for stride-1 "same" convolutions with an odd k x k kernel, whose
 training step works in a bounded workspace on the CPU.
 
-TensorFlow's CPU kernels for a convolution's gradients (Conv2DBackpropFilter
-and Conv2DBackpropInput, with oneDNN on or off) build the im2col matrix of
+TensorFlow's Eigen CPU kernels for a convolution's gradients
+(Conv2DBackpropFilter and Conv2DBackpropInput) build the im2col matrix of
 the whole batch: B x H x W x k^2 x C floats, 330 MB for a 3x3 conv of 256
 channels on FPN's P2 of a 600 x 1000 image (150 x 250), against 37 MB for
-the activation. With oneDNN on, its gemm-based forward convolution (what it
-picks on an AVX2 CPU for these shapes) takes the same matrix as its
-scratchpad. The FPN's output conv and the RPN's conv on P2 each need it in
+the activation. With oneDNN on an AVX2 CPU (an AMD EPYC), its gemm-based
+forward convolution took the same matrix as its scratchpad, and its
+gradients were 2-4x slower than the plan below. The FPN's output conv and the RPN's conv on P2 each need it in
 every training step, while all the activations kept for the backward pass
 are held; so does the mask head's conv on a batch of RoIs. PyTorch's
 convolutions take no such matrix.
@@ -44,10 +44,19 @@ with oneDNN (1.1-1.2 s), while Eigen's Conv2D (0.68 s) beats shifts (1.0 s).
 
 All of it equals the default convolution up to float rounding
 (tests/modeling/test_conv.py). Other settings (strides, dilation, "valid"
-padding, even or 1x1 kernels) and GPUs (cuDNN needs no im2col matrix) use
-Keras' Conv2D as is.
+padding, even or 1x1 kernels) use Keras' Conv2D as is, and so does every
+conv where TensorFlow's own kernels take no such matrix
+(``native_kernels_bounded``): cuDNN on a GPU, and oneDNN's on a CPU with
+AVX-512 (its brgemm and jit avx512_core convolutions work on NHWC in place).
+There the plan only costs: R50-FPN's training step on a 600 x 1000 image,
+oneDNN, AVX-512 (Xeon, 2 threads) peaked at 2.38 GB resident with the plan
+and 2.01 GB with TensorFlow's kernels, in the same time (3.1 s), because the
+shifted products' padded copies are larger than what oneDNN's convolutions
+take; with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) on the same CPU
+the plan is the faster (5.0 s against 6.1 s).
 """
 import functools
+import os
 
 import keras
 import tensorflow as tf
@@ -62,6 +71,42 @@ WHOLE, CHUNKS, SHIFTS = 0, 1, 2
 def _on_gpu():
     """Whether TensorFlow sees a GPU (asked once: every layer call asks)."""
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+# oneDNN's avx512_core ISA: AVX-512 F, BW, VL and DQ
+AVX512_CORE_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_flags():
+    """The CPU's feature flags (/proc/cpuinfo; empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def onednn_avx512(flags=None, environ=None):
+    """Whether oneDNN runs its AVX-512 kernels here: the CPU has oneDNN's
+    avx512_core (flags: /proc/cpuinfo's by default) and ONEDNN_MAX_CPU_ISA
+    (or DNNL_MAX_CPU_ISA) does not cap it below that. Unknown CPUs: False."""
+    environ = os.environ if environ is None else environ
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
+    if cap not in ("ALL", "DEFAULT") and not cap.startswith(("AVX512", "AVX10")):
+        return False
+    return AVX512_CORE_FLAGS <= (_cpu_flags() if flags is None else frozenset(flags))
+
+
+@functools.lru_cache(maxsize=None)
+def native_kernels_bounded():
+    """Whether TensorFlow's own convolution kernels, forward and backward,
+    take no im2col matrix here: on a GPU (cuDNN), and with oneDNN's kernels
+    on a CPU with AVX-512. BoundedConv2D is then Keras' Conv2D."""
+    return _on_gpu() or (bool(onednn_enabled()) and onednn_avx512())
 
 
 def plan(x, k, workspace_bytes=WORKSPACE_BYTES):
@@ -151,11 +196,13 @@ def _chunks(fn, x, per_chunk, combine):
 def forward(x, kernel, workspace_bytes=WORKSPACE_BYTES, bounded=None):
     """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same").
 
-    bounded (None: whether TensorFlow runs oneDNN kernels, whose gemm-based
-    convolution takes the im2col matrix of its whole input as scratchpad):
-    as ``plan`` says; else in one call (Eigen's convolution needs no such
-    matrix)."""
-    if not (onednn_enabled() if bounded is None else bounded):
+    bounded (None: whether TensorFlow runs oneDNN kernels on a CPU without
+    AVX-512, where they are slower than the plan): as ``plan`` says; else in
+    one call (Eigen's convolution needs no im2col matrix, nor do oneDNN's
+    AVX-512 ones)."""
+    if bounded is None:
+        bounded = bool(onednn_enabled()) and not onednn_avx512()
+    if not bounded:
         return tf.nn.conv2d(x, kernel, 1, "SAME")
     mode, per_chunk = plan(x, kernel.shape[0], workspace_bytes)
     y = tf.switch_case(mode, [
@@ -216,13 +263,18 @@ def bounded_conv2d(x, kernel, workspace_bytes=WORKSPACE_BYTES):
 class BoundedConv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D (same arguments, same weights and checkpoints)
     whose training step, for a stride-1 "same" conv with an odd square
-    kernel on the CPU, is ``bounded_conv2d``'s."""
+    kernel, is ``bounded_conv2d``'s unless TensorFlow's own kernels need no
+    im2col matrix here (``native_kernels_bounded``)."""
 
-    def _bounded(self):
+    def _applies(self):
+        """A stride-1 "same" conv with an odd square kernel over 1 x 1, NHWC."""
         k = self.kernel_size
         return (k[0] == k[1] and k[0] % 2 == 1 and k[0] > 1 and self.strides == (1, 1)
                 and self.dilation_rate == (1, 1) and self.padding == "same" and self.groups == 1
-                and self.data_format == "channels_last" and not _on_gpu())
+                and self.data_format == "channels_last")
+
+    def _bounded(self):
+        return self._applies() and not native_kernels_bounded()
 
     def convolution_op(self, inputs, kernel):
         if not self._bounded():

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from detect.modeling import conv
 from detect.modeling.conv import (CHUNKS, SHIFTS, WHOLE, BoundedConv2D, bounded_conv2d, filter_gradient,
-                                  forward, input_gradient, plan)
+                                  forward, input_gradient, onednn_avx512, plan)
 
 
 def _default_gradients(x, kernel, upstream):
@@ -101,7 +102,8 @@ def test_layer_matches_keras_conv2d_and_falls_back_where_it_does_not_apply():
         ref.build(x.shape)
         ref.set_weights([w + 0.1 for w in ours.get_weights()])
         ours.set_weights(ref.get_weights())
-        assert ours._bounded() == bounded, kwargs
+        assert ours._applies() == bounded, kwargs
+        assert ours._bounded() == (bounded and not conv.native_kernels_bounded()), kwargs
         results = []
         for layer in (ours, ref):
             with tf.GradientTape() as tape:
@@ -110,6 +112,26 @@ def test_layer_matches_keras_conv2d_and_falls_back_where_it_does_not_apply():
             results.append([loss] + tape.gradient(loss, [x] + layer.trainable_variables))
         for got, want in zip(*results):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+def test_layer_takes_tensorflows_kernels_where_they_need_no_im2col_matrix(monkeypatch):
+    layer = BoundedConv2D(5, 3, padding="same")
+    for native in (True, False):
+        monkeypatch.setattr(conv, "native_kernels_bounded", lambda: native)
+        assert layer._bounded() == (not native)
+
+
+def test_onednn_avx512_reads_the_cpu_flags_and_the_isa_cap():
+    avx512 = ["fpu", "avx2", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"]
+    assert onednn_avx512(avx512, {})
+    assert not onednn_avx512(["fpu", "avx2", "fma"], {})
+    assert not onednn_avx512(["avx2", "avx512f"], {})  # AVX-512 F alone is not oneDNN's avx512_core
+    assert not onednn_avx512([], {})  # no /proc/cpuinfo: unknown
+    assert not onednn_avx512(avx512, {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert not onednn_avx512(avx512, {"DNNL_MAX_CPU_ISA": "avx2_vnni"})
+    for cap in ("ALL", "AVX512_CORE", "avx512_core_amx", "AVX10_1_512"):
+        assert onednn_avx512(avx512, {"ONEDNN_MAX_CPU_ISA": cap}), cap
+    assert isinstance(onednn_avx512(), bool)  # this machine's flags
 
 
 def test_layer_under_mixed_precision():
