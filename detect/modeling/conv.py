@@ -7,10 +7,10 @@ the whole batch: B x H x W x k^2 x C floats, 330 MB for a 3x3 conv of 256
 channels on FPN's P2 of a 600 x 1000 image (150 x 250), against 37 MB for
 the activation. With oneDNN on an AVX2 CPU (an AMD EPYC), its gemm-based
 forward convolution took the same matrix as its scratchpad, and its
-gradients were 2-4x slower than the plan below. The FPN's output conv and the RPN's conv on P2 each need it in
-every training step, while all the activations kept for the backward pass
-are held; so does the mask head's conv on a batch of RoIs. PyTorch's
-convolutions take no such matrix.
+gradients were 2-4x slower than the plan below. The FPN's output conv and
+the RPN's conv on P2 each need it in every training step, while all the
+activations kept for the backward pass are held; so does the mask head's
+conv on a batch of RoIs. PyTorch's convolutions take no such matrix.
 
 ``BoundedConv2D`` computes the same values in one of three ways, chosen at
 run time from the batch's shape (``plan``), so that no matrix is larger than
