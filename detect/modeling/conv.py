@@ -196,12 +196,12 @@ def _chunks(fn, x, per_chunk, combine):
 def forward(x, kernel, workspace_bytes=WORKSPACE_BYTES, bounded=None):
     """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same").
 
-    bounded (None: whether TensorFlow runs oneDNN kernels on a CPU without
-    AVX-512, where they are slower than the plan): as ``plan`` says; else in
-    one call (Eigen's convolution needs no im2col matrix, nor do oneDNN's
-    AVX-512 ones)."""
+    bounded (None: whether TensorFlow runs oneDNN kernels that are not
+    ``native_kernels_bounded``, i.e. on a CPU without AVX-512, where they
+    are slower than the plan): as ``plan`` says; else in one call (Eigen's
+    convolution needs no im2col matrix, nor do oneDNN's AVX-512 ones)."""
     if bounded is None:
-        bounded = bool(onednn_enabled()) and not onednn_avx512()
+        bounded = bool(onednn_enabled()) and not native_kernels_bounded()
     if not bounded:
         return tf.nn.conv2d(x, kernel, 1, "SAME")
     mode, per_chunk = plan(x, kernel.shape[0], workspace_bytes)
