@@ -36,16 +36,26 @@ _C.MODEL.SAMPLING_RATIO = 2  # roi_align samples per bin side (<= 0: adaptive)
 _C.MODEL.POOLER_LEVELS = []  # feature levels RoIs are pooled from (FPN: [2, 3, 4, 5]); []: all but P6
 _C.MODEL.POOLER_CANONICAL_SIZE = 224  # multi-level pooling: a RoI this size (sqrt of area, pixels) ...
 _C.MODEL.POOLER_CANONICAL_LEVEL = 4  # ... goes to this level; x2 size = one level up (FPN eq. 1)
+_C.MODEL.POOLER_LEVEL_MAPPING = "detectron2"  # floor(4 + log2(s / 224 + 1e-8)): detectron2 | floor(4 + log2(s / 224) + 1e-6): torchvision
+_C.MODEL.POOLER_ALIGNED = True  # roi_align's half-pixel shift: True (detectron2's ROIAlignV2) | False (torchvision, Detectron)
 _C.MODEL.FEATURE_STRIDE = 16  # single-level backbone output stride in pixels (no neck)
 _C.MODEL.RFCN_GROUP_SIZE = 7  # R-FCN position-sensitive grid, k x k
-_C.MODEL.PIXEL_NORMALIZATION = "caffe"  # see detect/datasets/pipeline.py
+_C.MODEL.PIXEL_NORMALIZATION = "caffe"  # caffe (Keras, VGG16) | torch (torchvision) | detectron2 (its MSRA models): detect/datasets/pipeline.py
+_C.MODEL.RESIZE_ROUNDING = "round"  # resized sides: round (ours, detectron2) | floor (torchvision's interpolate)
+_C.MODEL.SIZE_DIVISIBILITY = 1  # images zero-padded (after normalization) to a multiple of this; torchvision and detectron2 FPN: 32
 _C.MODEL.WEIGHTS = ""  # imagenet | path to .h5/.keras | path to VGG_imagenet.npy | "" (random)
 _C.MODEL.FREEZE_AT = 2  # backbone stages kept frozen (py-faster-rcnn: conv1-2 of VGG16)
 _C.MODEL.MASK_HEAD = ""  # Mask R-CNN's mask branch (modeling/mask_heads.py): "" (none) | conv_upsample
 _C.MODEL.MASK_HEAD_CONVS = 4  # 3x3 convs of the mask head before its 2x upsampling
 _C.MODEL.MASK_HEAD_DIM = 256  # their width (and the transposed conv's)
+_C.MODEL.MASK_SAMPLING_RATIO = 0  # the mask branch's roi_align samples per bin side: 0 adaptive (detectron2) | 2 (torchvision)
 _C.MODEL.MASK_POOLED_SIZE = 14  # RoIAlign output of the mask branch; the masks are twice this (28)
 _C.MODEL.MASK_GT_SIZE = 112  # training masks travel cropped to their box at this size (pipeline.py)
+
+_C.RESNETS = edict()  # MODEL.BACKBONE resnet (modeling/resnet.py), the model zoos' ResNets
+_C.RESNETS.DEPTH = 50  # 50 | 101
+_C.RESNETS.STRIDE_IN_1X1 = False  # stride 2 in the block's 1x1 conv: True (MSRA / detectron2's R-50) | False, in the 3x3 (torchvision)
+_C.RESNETS.NORM_EPS = 1e-5  # frozen BatchNorm epsilon: 1e-5 (detectron2, torchvision ImageNet) | 0.0 (torchvision's v1 COCO models)
 
 _C.FPN = edict()
 _C.FPN.IN_LEVELS = [2, 3, 4, 5]  # backbone levels into the FPN (C2-C5: strides 4-32)
@@ -57,6 +67,7 @@ _C.ANCHOR.BASE_SIZE = 16  # side of the reference anchor, pixels
 _C.ANCHOR.SCALES = [8, 16, 32]  # multiples of BASE_SIZE
 _C.ANCHOR.RATIOS = [0.5, 1.0, 2.0]  # height / width
 _C.ANCHOR.SIZES = []  # several levels (FPN): one anchor size per level, pixels (32, ..., 512)
+_C.ANCHOR.STYLE = "py-faster-rcnn"  # FPN anchors: py-faster-rcnn (centred in their cell) | torchvision (centred on the cell's corner, rounded) | detectron2 (on the corner, unrounded)
 
 _C.RPN = edict()
 _C.RPN.CONV_CHANNELS = 0  # width of the RPN's 3x3 conv (0: the backbone's, or FPN.CHANNELS)
@@ -65,7 +76,8 @@ _C.RPN.PRE_NMS_TOP_N_TEST = 6000  # proposals kept before NMS, testing
 _C.RPN.POST_NMS_TOP_N_TRAIN = 2000  # proposals kept after NMS, training
 _C.RPN.POST_NMS_TOP_N_TEST = 300  # proposals kept after NMS, testing
 _C.RPN.NMS_THRESH = 0.7  # IoU above which a lower-scored proposal is dropped
-_C.RPN.MIN_SIZE = 16  # proposals narrower or lower than this (input pixels) are dropped
+_C.RPN.MIN_SIZE = 16.0  # proposals narrower or lower than this (input pixels) are dropped (torchvision: 0.001)
+_C.RPN.PROPOSALS = "merged"  # merged: per level clip, min size, top-k, then one NMS over all levels | per_level (torchvision, detectron2): per level top-k, clip, min size, NMS within each level, then the best POST_NMS_TOP_N
 _C.RPN.POSITIVE_OVERLAP = 0.7  # anchor IoU with a gt box to be foreground
 _C.RPN.NEGATIVE_OVERLAP = 0.3  # anchor max IoU below which it is background
 _C.RPN.FG_FRACTION = 0.5  # at most this fraction of sampled anchors are foreground
@@ -107,6 +119,8 @@ _C.TEST.NMS = 0.3  # per-class NMS IoU threshold
 _C.TEST.SCORE_THRESH = 0.05  # detections below this score are dropped
 _C.TEST.DETECTIONS_PER_IMAGE = 100  # cap per image after NMS
 _C.TEST.BBOX_VOTE = False  # box voting: each kept box -> score-weighted mean of its overlapping boxes
+_C.TEST.MIN_BOX_SIZE = 0.0  # detections narrower or lower than this (input pixels) are dropped before NMS (torchvision: 0.01)
+_C.TEST.MASK_PASTE = "detectron2"  # masks into the image: detectron2 (bilinear at pixel centres) | torchvision (Detectron's: a 1-cell border, resized to the integer box)
 _C.TEST.MASK_THRESH = 0.5  # a pasted mask probability above this is inside the mask
 _C.TEST.BBOX_VOTE_IOU = 0.8  # IoU with a kept box to take part in its vote (Detectron's VOTE_TH)
 
@@ -205,7 +219,16 @@ RANGES = {
     "TRAIN.COLLECTIVE_TIMEOUT": _at_least(0),
     "TEST.SCALES": _SIZES, "TEST.MAX_SIZE": _at_least(1), "TEST.NMS": _FRACTION,
     "TEST.SCORE_THRESH": _FRACTION, "TEST.DETECTIONS_PER_IMAGE": _at_least(1),
-    "TEST.BBOX_VOTE_IOU": _FRACTION,
+    "TEST.BBOX_VOTE_IOU": _FRACTION, "TEST.MIN_BOX_SIZE": _at_least(0),
+    "TEST.MASK_PASTE": _one_of("detectron2", "torchvision"),
+    "MODEL.PIXEL_NORMALIZATION": _one_of("caffe", "torch", "detectron2"),
+    "MODEL.RESIZE_ROUNDING": _one_of("round", "floor"), "MODEL.SIZE_DIVISIBILITY": _at_least(1),
+    "MODEL.POOLER_LEVEL_MAPPING": _one_of("detectron2", "torchvision"),
+    "MODEL.MASK_SAMPLING_RATIO": ((lambda v: _number(v) and v <= 64),
+                                  "a number <= 64 (the op's cap; <= 0: adaptive)"),
+    "RESNETS.DEPTH": ((lambda v: v in (50, 101)), "50 or 101"), "RESNETS.NORM_EPS": _at_least(0),
+    "ANCHOR.STYLE": _one_of("py-faster-rcnn", "torchvision", "detectron2"),
+    "RPN.PROPOSALS": _one_of("merged", "per_level"),
 }
 
 

@@ -6,7 +6,8 @@ the map.
 coordinates) and returns it in continuous coordinates ([x1, y1, x2 + 1,
 y2 + 1] of that table); for the defaults (base 16, ratios 0.5, 1, 2, scales
 8, 16, 32) the first anchor is [-84, -40, 100, 56] (py-faster-rcnn:
-[-84, -40, 99, 55]).
+[-84, -40, 99, 55]). ``corner_anchors`` makes the model zoos' FPN anchors
+(ANCHOR.STYLE torchvision / detectron2), centred on the cell's corner.
 """
 import numpy as np
 import tensorflow as tf
@@ -56,3 +57,28 @@ def grid_anchors(reference, feature_height, feature_width, stride):
     shifts = tf.stack([sx, sy, sx, sy], axis=-1)  # [H, W, 4]
     anchors = shifts[:, :, None, :] + ref[None, None, :, :]
     return tf.reshape(anchors, [-1, 4])
+
+
+def corner_anchors(size, ratios, rounded):
+    """[len(ratios), 4] float32 anchors of one size centred on the cell's
+    corner (0, 0), as torchvision's AnchorGenerator (``rounded``: its base
+    anchors are rounded to whole pixels) and detectron2's
+    DefaultAnchorGenerator (offset 0, not rounded) make them for an FPN
+    level. ratio = height / width; area = size^2.
+
+    torchvision: h = size sqrt(r), w = size / sqrt(r); detectron2:
+    w = sqrt(size^2 / r), h = r w. Both are [-w/2, -h/2, w/2, h/2].
+    """
+    out = []
+    for r in ratios:
+        if rounded:
+            h_ratio = np.sqrt(np.float32(r))  # torchvision computes in float32
+            w_ratio = np.float32(1) / h_ratio
+            w, h = w_ratio * np.float32(size), h_ratio * np.float32(size)
+            box = np.round(np.array([-w, -h, w, h], np.float32) / np.float32(2))
+        else:
+            w = np.sqrt(size * size / r)
+            h = r * w
+            box = np.array([-w / 2.0, -h / 2.0, w / 2.0, h / 2.0])
+        out.append(box)
+    return np.array(out, np.float32)

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
-from detect.datasets.pipeline import normalize, target_size
+from detect.datasets.pipeline import model_input
 from detect.engine.checkpoint import load_model
 from detect.engine.inference import encode_masks
 from detect.export.loading import load_exported
@@ -93,11 +93,9 @@ def skip_reason(e):
 
 
 def prepare(rgb, cfg):
-    h, w = rgb.shape[:2]
-    new_h, new_w, _ = target_size(h, w, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE))
-    image = tf.image.resize(tf.constant(rgb, tf.float32), [new_h, new_w])
-    image = normalize(image, cfg.MODEL.PIXEL_NORMALIZATION)
-    return image[None], tf.constant([[int(new_h), int(new_w)]])
+    m = cfg.MODEL
+    return model_input(rgb, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE), m.PIXEL_NORMALIZATION,
+                       m.RESIZE_ROUNDING, m.SIZE_DIVISIBILITY)
 
 
 def checkpoint_detector(output):
@@ -117,7 +115,7 @@ def checkpoint_detector(output):
         dets = {k: out[k][0, :n].numpy() for k in ("boxes", "scores", "classes")}
         if "masks" in out:
             dets["masks"] = paste_masks(out["masks"][0, :n], dets["boxes"], rgb.shape[0], rgb.shape[1],
-                                        cfg.TEST.MASK_THRESH).numpy()
+                                        cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE).numpy()
         return dets
     return run, class_names
 

@@ -195,7 +195,9 @@ def main(argv=None):
                               scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
                               flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
                               seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
-                              with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE)
+                              with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE,
+                              rounding=cfg.MODEL.RESIZE_ROUNDING,
+                              size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
     try:
         trainer = Trainer(cfg, model, data, out, strategy=strategy)
     except distribute.DistributionError as e:

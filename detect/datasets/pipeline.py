@@ -54,6 +54,8 @@ PIXEL_NORMALIZATION = {
     "caffe": {"bgr": True, "mean": (103.939, 116.779, 123.68), "std": (1.0, 1.0, 1.0)},
     # torchvision-style ImageNet statistics, RGB.
     "torch": {"bgr": False, "mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)},
+    # detectron2's MSRA / Caffe2 models (its R-50.pkl and COCO models): BGR, mean only.
+    "detectron2": {"bgr": True, "mean": (103.53, 116.28, 123.675), "std": (1.0, 1.0, 1.0)},
 }
 
 
@@ -165,13 +167,47 @@ def _records_generator(dataset, with_masks, max_pixels):
     return tf.data.Dataset.from_generator(gen, output_signature=sig)
 
 
-def target_size(height, width, scale, max_size):
-    """Resized (height, width) and factor: shorter side -> scale, longer <= max_size."""
+def target_size(height, width, scale, max_size, rounding="round"):
+    """Resized (height, width) and factor: shorter side -> scale, longer <= max_size.
+
+    rounding (MODEL.RESIZE_ROUNDING): "round" (ours), or "floor" as
+    torchvision's interpolate sizes its output: floor(side x factor) in
+    float64, the factor min(scale / short, max_size / long) in float64 too.
+    """
+    if rounding == "floor":
+        h, w = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
+        factor = tf.minimum(tf.cast(scale, tf.float64) / tf.minimum(h, w),
+                            tf.cast(max_size, tf.float64) / tf.maximum(h, w))
+        new_h = tf.cast(tf.floor(h * factor), tf.int32)
+        new_w = tf.cast(tf.floor(w * factor), tf.int32)
+        return tf.maximum(new_h, 1), tf.maximum(new_w, 1), tf.cast(factor, tf.float32)
     h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
     factor = tf.minimum(scale / tf.minimum(h, w), max_size / tf.maximum(h, w))
     new_h = tf.cast(tf.round(h * factor), tf.int32)
     new_w = tf.cast(tf.round(w * factor), tf.int32)
     return tf.maximum(new_h, 1), tf.maximum(new_w, 1), factor
+
+
+def pad_to_multiple(images, divisor):
+    """images [B, H, W, C] zero-padded at the bottom and right to multiples
+    of ``divisor`` (torchvision's and detectron2's size_divisibility, 32 for
+    FPN: the padded zeros are after normalization, as theirs)."""
+    if divisor <= 1:
+        return images
+    shape = tf.shape(images)
+    th, tw = (shape[1] + divisor - 1) // divisor * divisor, (shape[2] + divisor - 1) // divisor * divisor
+    return tf.pad(images, [[0, 0], [0, th - shape[1]], [0, tw - shape[2]], [0, 0]])
+
+
+def model_input(rgb, scale, max_size, normalization, rounding="round", size_divisibility=1):
+    """One image as the model takes it at test time (demo, export):
+    rgb [H, W, 3] (uint8 or float, 0..255) -> (image [1, H', W', 3] resized,
+    normalized and padded to size_divisibility, image_size int32 [1, 2], the
+    (height, width) before padding)."""
+    new_h, new_w, _ = target_size(tf.shape(rgb)[0], tf.shape(rgb)[1], scale, max_size, rounding)
+    image = tf.image.resize(tf.cast(rgb, tf.float32), tf.stack([new_h, new_w]), method="bilinear")
+    image = pad_to_multiple(normalize(image, normalization)[None], size_divisibility)
+    return image, tf.stack([new_h, new_w])[None]
 
 
 def crop_masks(masks, boxes, size):
@@ -211,7 +247,7 @@ def crop_masks(masks, boxes, size):
 
 
 def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks,
-               mask_size=112):
+               mask_size=112, rounding="round"):
     """Decode, resize, (flip), normalize one element."""
     image = tf.io.decode_image(el["encoded"], channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
@@ -222,7 +258,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
         pick = tf.random.stateless_uniform([], seeds, 0, len(scales), dtype=tf.int32)
     else:
         pick = 0
-    new_h, new_w, _ = target_size(height, width, scales_t[pick], max_size)
+    new_h, new_w, _ = target_size(height, width, scales_t[pick], max_size, rounding)
     image = tf.image.resize(tf.cast(image, tf.float32), [new_h, new_w], method="bilinear")
     sy = tf.cast(new_h, tf.float32) / tf.cast(height, tf.float32)
     sx = tf.cast(new_w, tf.float32) / tf.cast(width, tf.float32)
@@ -262,7 +298,7 @@ def preprocess(el, index, *, training, scales, max_size, flip, normalization, se
 def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=1000, flip=True,
                    normalization="caffe", seed=0, with_masks=False, mask_size=112, drop_empty=False,
                    shuffle_buffer=256, size_divisibility=1, epochs=1, drop_remainder=False,
-                   num_parallel_calls=tf.data.AUTOTUNE, max_pixels=MAX_PIXELS):
+                   num_parallel_calls=tf.data.AUTOTUNE, max_pixels=MAX_PIXELS, rounding="round"):
     """A tf.data.Dataset of padded batches (see the module docstring).
 
     Args:
@@ -278,6 +314,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
       drop_remainder: drop a last partial batch (static batch size).
       max_pixels: from a Dataset, images with more pixels are skipped (see
         image_check.py); TFRecords were checked by the converter.
+      size_divisibility: the batch's images zero-padded to multiples of it
+        (MODEL.SIZE_DIVISIBILITY); rounding: target_size's.
     """
     if isinstance(source, (list, tuple, str)):
         files = sorted(tf.io.gfile.glob(source)) if isinstance(source, str) else list(source)
@@ -298,7 +336,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
     ds = ds.map(lambda i, el: preprocess(el, i, training=training, scales=tuple(scales),
                                          max_size=max_size, flip=flip,
                                          normalization=normalization, seed=seed,
-                                         with_masks=with_masks, mask_size=mask_size),
+                                         with_masks=with_masks, mask_size=mask_size,
+                                         rounding=rounding),
                 num_parallel_calls=num_parallel_calls, deterministic=True)
     pad = {"image": 0.0, "image_size": 0, "original_size": 0, "boxes": 0.0, "classes": -1,
            "difficult": False, "crowd": False, "num_objects": 0, "source_id": ""}
@@ -312,10 +351,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
                          drop_remainder=drop_remainder)
     if size_divisibility > 1:
         def _round_up(batch):
-            shape = tf.shape(batch["image"])
-            d = size_divisibility
-            th, tw = (shape[1] + d - 1) // d * d, (shape[2] + d - 1) // d * d
-            batch["image"] = tf.pad(batch["image"], [[0, 0], [0, th - shape[1]], [0, tw - shape[2]], [0, 0]])
+            batch["image"] = pad_to_multiple(batch["image"], size_divisibility)
             return batch
         ds = ds.map(_round_up)
     options = tf.data.Options()

@@ -13,7 +13,9 @@ from detect.modeling.postprocess import paste_masks
 
 def test_pipeline(dataset, cfg):
     return build_pipeline(dataset, training=False, batch_size=1, scales=tuple(cfg.TEST.SCALES[:1]),
-                          max_size=cfg.TEST.MAX_SIZE, normalization=cfg.MODEL.PIXEL_NORMALIZATION)
+                          max_size=cfg.TEST.MAX_SIZE, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
+                          rounding=cfg.MODEL.RESIZE_ROUNDING,
+                          size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
 
 
 def encode_masks(masks):
@@ -60,7 +62,7 @@ def iter_inference(model, dataset, cfg):
         if "masks" in out:  # Mask R-CNN: pasted into the original image
             size = batch["original_size"][0]  # tensors: one trace for every image size
             masks = paste(out["masks"][0, :n], out["boxes"][0, :n], size[0], size[1],
-                          cfg.TEST.MASK_THRESH).numpy()
+                          cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE).numpy()
         seconds = time.perf_counter() - t0
         record = by_id[batch["source_id"][0].numpy().decode()]
         yield record, detections_to_results(record, out["boxes"][0, :n].numpy(),

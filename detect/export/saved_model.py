@@ -33,7 +33,7 @@ import tempfile
 import tensorflow as tf
 
 from detect.config import cfg_to_yaml
-from detect.datasets.pipeline import normalize, target_size
+from detect.datasets.pipeline import model_input
 from detect.modeling.postprocess import paste_masks
 
 SIGNATURES = ("serving_default", "serve_encoded")
@@ -51,12 +51,15 @@ class DetectorExport(tf.Module):
       normalization: MODEL.PIXEL_NORMALIZATION (detect/datasets/pipeline.py).
       assets: {file name: path of a file to copy into assets/}.
       mask_thresh: TEST.MASK_THRESH, for a model with masks.
+      rounding, size_divisibility, mask_paste: MODEL.RESIZE_ROUNDING,
+        MODEL.SIZE_DIVISIBILITY, TEST.MASK_PASTE.
     """
 
     def __init__(self, model, class_names, scale, max_size, normalization, assets=None,
-                 mask_thresh=0.5):
+                 mask_thresh=0.5, rounding="round", size_divisibility=1, mask_paste="detectron2"):
         super().__init__(name="detect_export")
         self.model, self._mask_thresh = model, float(mask_thresh)
+        self._rounding, self._divisor, self._paste = rounding, int(size_divisibility), mask_paste
         self._names = tf.constant(list(class_names), tf.string)
         self._scale, self._max_size, self._normalization = float(scale), float(max_size), normalization
         self.assets = {k: tf.saved_model.Asset(v) for k, v in (assets or {}).items()}
@@ -66,15 +69,14 @@ class DetectorExport(tf.Module):
         height, width = tf.shape(images)[1], tf.shape(images)[2]
         tf.debugging.assert_positive(tf.stack([height, width]),
                                      message="the image has no pixels (height or width 0)")
-        new_h, new_w, _ = target_size(height, width, self._scale, self._max_size)
-        image = tf.image.resize(tf.cast(images, tf.float32), tf.stack([new_h, new_w]))
-        image = normalize(image, self._normalization)
-        out = self.model.detect(image, tf.stack([new_h, new_w])[None], tf.stack([height, width])[None])
+        image, size = model_input(images[0], self._scale, self._max_size, self._normalization,
+                                  self._rounding, self._divisor)
+        out = self.model.detect(image, size, tf.stack([height, width])[None])
         outputs = detection_outputs(out, self._names)
         if "masks" in out:
             n = outputs["num_detections"]
             outputs["detection_masks"] = paste_masks(out["masks"][0, :n], outputs["detection_boxes"],
-                                                     height, width, self._mask_thresh)
+                                                     height, width, self._mask_thresh, self._paste)
         return outputs
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="encoded")])
@@ -133,7 +135,8 @@ def export_saved_model(cfg, model, class_names, export_dir, overwrite=False):
         module = DetectorExport(model, class_names, cfg.TEST.SCALES[0], cfg.TEST.MAX_SIZE,
                                 cfg.MODEL.PIXEL_NORMALIZATION,
                                 {name: os.path.join(sources, name) for name in ASSETS},
-                                cfg.TEST.MASK_THRESH)
+                                cfg.TEST.MASK_THRESH, cfg.MODEL.RESIZE_ROUNDING,
+                                cfg.MODEL.SIZE_DIVISIBILITY, cfg.TEST.MASK_PASTE)
         saved = os.path.join(work, "saved_model")
         tf.saved_model.save(module, saved, signatures={
             "serving_default": module.serve.get_concrete_function(),

@@ -13,6 +13,10 @@ with (``default_box_head``).
             (512), c4 (1024), c5 (2048); BatchNorm frozen everywhere
             (inference statistics); FREEZE_AT 1 freezes the stem, 2 also
             res2. Box head: res5 (the C4 layout) on c4 alone, 2-fc with FPN.
+  resnet    the model zoos' ResNet-50 / 101 (resnet.py): no conv biases,
+            frozen BatchNorm of a set epsilon, the stride in the 1x1 or the
+            3x3 conv (RESNETS.*); torchvision's and detectron2's weights
+            fit it (detect/weights/). Levels c2..c5 as resnet50's.
   tiny      a small VGG-style trunk with BatchNorm that trains from scratch
             on a CPU (tests, the quick start): c2 (64 ch), c3 (128), c4 (128).
             Box head: fc (2 x 256).
@@ -216,3 +220,32 @@ def tiny(weights="", levels=(4,)):
     backbone = _backbone("tiny", inputs, out, levels, 128, ("fc", 256))
     load_keras_weights(backbone.body, weights, "tiny")
     return backbone
+
+
+@BACKBONES.register("resnet")
+def resnet(weights="", levels=(4,), depth=50, stride_in_1x1=False, norm_eps=1e-5):
+    """The model zoos' ResNet (resnet.py) with frozen BatchNorm everywhere.
+    weights: "" (random; the usual case, since detect/weights/ fills it when
+    a zoo model is imported) or a torchvision ImageNet ResNet state dict
+    (resnet50-*.pth), read without PyTorch."""
+    from detect.modeling.resnet import resnet_body
+
+    _check_levels(levels, (2, 3, 4, 5), "resnet")
+    inputs, outputs = resnet_body(depth, stride_in_1x1, norm_eps, top_level=max(levels))
+    box_head = ("res5", 2048) if max(levels) == 4 else ("fc", 1024)
+    backbone = _backbone("resnet", inputs, outputs, levels, 512, box_head,
+                         ["stem_"] + [f"res{s}_" for s in range(2, 6)])
+    if weights:
+        from detect.weights.zoo import load_backbone_weights
+
+        check_exists(weights, "resnet")
+        load_backbone_weights(backbone.body, weights)
+    return backbone
+
+
+def _resnet_options(cfg):
+    r = cfg.RESNETS
+    return {"depth": r.DEPTH, "stride_in_1x1": r.STRIDE_IN_1X1, "norm_eps": r.NORM_EPS}
+
+
+resnet.cfg_options = _resnet_options

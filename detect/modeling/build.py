@@ -1,6 +1,6 @@
 """build_model(cfg): the detector a config describes, from the registries.
 
-  MODEL.BACKBONE  backbones.BACKBONES: vgg16 | resnet50 | tiny
+  MODEL.BACKBONE  backbones.BACKBONES: vgg16 | resnet50 | resnet | tiny
   MODEL.NECK      fpn.NECKS: "" (the backbone's single level) | fpn
   MODEL.ARCH      roi_heads.ROI_HEADS: faster_rcnn | rfcn
   MODEL.BOX_HEAD  box_heads.BOX_HEADS: "" (the backbone's) | fc | vgg16_fc | res5
@@ -44,7 +44,10 @@ def build_model(cfg):
 
 def _build_model(cfg):
     m = cfg.MODEL
-    backbone = BACKBONES.get(m.BACKBONE)(weights=m.WEIGHTS, levels=backbone_levels(cfg))
+    builder = BACKBONES.get(m.BACKBONE)
+    # a builder with settings of its own reads them here (resnet: RESNETS.*)
+    options = builder.cfg_options(cfg) if hasattr(builder, "cfg_options") else {}
+    backbone = builder(weights=m.WEIGHTS, levels=backbone_levels(cfg), **options)
     backbone.freeze(m.FREEZE_AT)
     neck, strides, channels = None, backbone.strides, backbone.rpn_channels
     if m.NECK:

@@ -15,48 +15,11 @@ dicts, lists, tuples, strings, numbers and NumPy arrays only and refuses
 every other name before looking it up (data/README.md, "Pretrained backbone
 weights").
 """
-import pickle
-
 import numpy as np
 
+from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError
+
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
-
-# The only globals that a pickled dict of arrays names. ndarray's pickle
-# calls multiarray._reconstruct, at numpy.core (NumPy 1, and Python 2 files
-# such as TFFRCNN's) or numpy._core (NumPy 2); both map to the function
-# itself, so nothing is imported by name.
-_RECONSTRUCT = np.zeros(1).__reduce__()[0]
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-}
-
-
-class UnsafePickleError(pickle.UnpicklingError):
-    """A weights file asks for something other than NumPy arrays and containers."""
-
-
-class NumpyOnlyUnpickler(pickle.Unpickler):
-    """An unpickler for dicts of NumPy arrays that never runs code from the file.
-
-    Plain containers and scalars need no globals; every global other than
-    the array and dtype constructors above raises UnsafePickleError before
-    it is imported, so a crafted ``__reduce__`` (os.system, eval, ...) is refused.
-    """
-
-    def find_class(self, module, name):
-        try:
-            return _ALLOWED_GLOBALS[(module, name)]
-        except KeyError:
-            raise UnsafePickleError(
-                f"it names {module}.{name}, which a weights file has no use for and which "
-                "could run code; only NumPy arrays in dicts and lists are loaded") from None
-
-    def persistent_load(self, pid):
-        raise UnsafePickleError("it holds persistent ids, which a weights file has no use for")
-
 
 def _read_npy(path):
     """A .npy file's array, unpickling object arrays with NumpyOnlyUnpickler."""

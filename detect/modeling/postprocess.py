@@ -16,11 +16,13 @@ class DetectionPostprocessor:
       nms_thresh: per-class NMS IoU; score_thresh: lowest score kept.
       detections_per_image: D, the cap after NMS (and the output size).
       bbox_vote_iou: None, or box voting's IoU (Detectron's VOTE_TH).
+      min_box_size: boxes narrower or lower than this (input pixels) are
+        dropped before NMS (torchvision: 0.01).
     """
 
     def __init__(self, bbox_stds=(0.1, 0.1, 0.2, 0.2), nms_thresh=0.3, score_thresh=0.05,
-                 detections_per_image=100, bbox_vote_iou=None):
-        self.bbox_stds = tuple(bbox_stds)
+                 detections_per_image=100, bbox_vote_iou=None, min_box_size=0.0):
+        self.bbox_stds, self.min_box_size = tuple(bbox_stds), float(min_box_size)
         self.nms_thresh, self.score_thresh = nms_thresh, score_thresh
         self.detections_per_image, self.bbox_vote_iou = detections_per_image, bbox_vote_iou
 
@@ -28,7 +30,7 @@ class DetectionPostprocessor:
     def from_cfg(cls, cfg):
         t = cfg.TEST
         return cls(cfg.TRAIN.BBOX_STDS, t.NMS, t.SCORE_THRESH, t.DETECTIONS_PER_IMAGE,
-                   t.BBOX_VOTE_IOU if t.BBOX_VOTE else None)
+                   t.BBOX_VOTE_IOU if t.BBOX_VOTE else None, t.MIN_BOX_SIZE)
 
     def __call__(self, proposals, class_logits, box_deltas, image_size):
         """Detections of one image, in the (resized) input image's pixels.
@@ -49,6 +51,10 @@ class DetectionPostprocessor:
                              lambda: tf.tile(box_deltas, [1, c, 1]))
         boxes = box_ops.decode(tf.tile(proposals[:, None], [1, c, 1]), box_deltas, self.bbox_stds)
         boxes = box_ops.clip(boxes, image_size[0], image_size[1])
+        if self.min_box_size > 0:  # a zero score is under any threshold: NMS drops it
+            small = tf.logical_or(boxes[..., 2] - boxes[..., 0] < self.min_box_size,
+                                  boxes[..., 3] - boxes[..., 1] < self.min_box_size)
+            scores = tf.where(small, tf.zeros_like(scores), scores)
         d = self.detections_per_image
         nms = tf.image.combined_non_max_suppression(boxes[None], scores[None], d, d, self.nms_thresh,
                                                     self.score_thresh, clip_boxes=False)
@@ -78,7 +84,48 @@ def _paste_weights(lo, hi, size, extent):
     return tf.maximum(1.0 - tf.abs(u[:, :, None] - cells[None, None]), 0.0)
 
 
-def paste_masks(masks, boxes, height, width, threshold=0.5):
+def _paste_one_torchvision(mask, box, height, width, threshold):
+    """torchvision's paste_mask_in_image (Detectron's): ``mask`` [M + 2, M + 2]
+    (already padded by one cell), ``box`` int32 [4] (the box grown by
+    (M + 2) / M, truncated to integers) -> uint8 [height, width]."""
+    w = tf.maximum(box[2] - box[0] + 1, 1)
+    h = tf.maximum(box[3] - box[1] + 1, 1)
+    resized = tf.image.resize(mask[..., None], tf.stack([h, w]), method="bilinear")[..., 0]
+    x0 = tf.clip_by_value(box[0], 0, width)
+    y0 = tf.clip_by_value(box[1], 0, height)
+    x1 = tf.maximum(tf.minimum(box[2] + 1, width), x0)
+    y1 = tf.maximum(tf.minimum(box[3] + 1, height), y0)
+    part = tf.slice(resized, tf.stack([y0 - box[1], x0 - box[0]]), tf.stack([y1 - y0, x1 - x0]))
+    pasted = tf.pad(part, [[y0, height - y1], [x0, width - x1]])
+    return tf.cast(pasted > threshold, tf.uint8)
+
+
+def paste_masks_torchvision(masks, boxes, height, width, threshold=0.5):
+    """torchvision's paste_masks_in_image (padding 1), thresholded: each
+    M x M mask gets a one-cell zero border, its box is grown by (M + 2) / M
+    about its centre and truncated to integer pixels, the mask is resized
+    (bilinear, half-pixel centres) to the box's (x2 - x1 + 1) x (y2 - y1 + 1)
+    pixels and put in place. A value > threshold is inside.
+
+    Args and result as paste_masks'.
+    """
+    masks = tf.convert_to_tensor(masks, tf.float32)
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    m = tf.cast(tf.shape(masks)[1], tf.float32)
+    masks = tf.pad(masks, [[0, 0], [1, 1], [1, 1]])
+    scale = (m + 2.0) / m
+    half_w, half_h = (boxes[:, 2] - boxes[:, 0]) * 0.5 * scale, (boxes[:, 3] - boxes[:, 1]) * 0.5 * scale
+    cx, cy = (boxes[:, 2] + boxes[:, 0]) * 0.5, (boxes[:, 3] + boxes[:, 1]) * 0.5
+    grown = tf.cast(tf.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], axis=1), tf.int32)
+    height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    return tf.cond(tf.shape(masks)[0] > 0,
+                   lambda: tf.map_fn(lambda a: _paste_one_torchvision(a[0], a[1], height, width, threshold),
+                                     (masks, grown),
+                                     fn_output_signature=tf.TensorSpec([None, None], tf.uint8)),
+                   lambda: tf.zeros(tf.stack([0, height, width]), tf.uint8))
+
+
+def paste_masks(masks, boxes, height, width, threshold=0.5, style="detectron2"):
     """Mask probabilities over boxes -> full-image binary masks.
 
     As detectron2's paste_masks_in_image: each image pixel centre is mapped
@@ -92,9 +139,12 @@ def paste_masks(masks, boxes, height, width, threshold=0.5):
       masks: [D, M, M] probabilities; boxes: [D, 4] x1 y1 x2 y2 in the
         target image's pixels; height, width: the image's size.
       threshold: a pasted value >= threshold is inside the mask (TEST.MASK_THRESH).
+      style: TEST.MASK_PASTE; "torchvision" pastes as paste_masks_torchvision.
 
     Returns uint8 [D, height, width] of 0 / 1.
     """
+    if style == "torchvision":
+        return paste_masks_torchvision(masks, boxes, height, width, threshold)
     masks = tf.convert_to_tensor(masks, tf.float32)
     boxes = tf.convert_to_tensor(boxes, tf.float32)
     m = tf.cast(tf.shape(masks)[1], tf.float32)

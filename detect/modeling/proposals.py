@@ -4,6 +4,9 @@ Per level: decode the anchors' deltas, clip to the image, drop boxes smaller
 than ``min_size``, keep the ``pre_nms_top_n`` best. Then the levels are
 merged, one NMS runs over all of them, and the ``post_nms_top_n`` best are
 the proposals. With a single level this is py-faster-rcnn's proposal layer.
+``per_level_nms`` is torchvision's and detectron2's way instead: per level
+the top-k by logit, then decode, clip and the size filter, NMS within each
+level, and the ``post_nms_top_n`` best over all levels.
 """
 import tensorflow as tf
 
@@ -32,8 +35,23 @@ def level_candidates(anchors, objectness, deltas, image_height, image_width, *, 
     return tf.gather(boxes, top), scores
 
 
+def level_candidates_top_k_first(anchors, logits, deltas, image_height, image_width, *,
+                                 pre_nms_top_n, min_size):
+    """The model zoos' order (torchvision's and detectron2's RPN): the
+    ``pre_nms_top_n`` best anchors by objectness logit, decoded, clipped, then
+    those under ``min_size`` dropped. Returns boxes [N, 4] and objectness
+    probabilities [N], best first."""
+    k = tf.minimum(pre_nms_top_n, tf.shape(logits)[0])
+    logits, top = tf.math.top_k(logits, k=k)
+    boxes = box_ops.decode(tf.gather(anchors, top), tf.gather(deltas, top))
+    boxes = box_ops.clip(boxes, image_height, image_width)
+    keep = box_ops.keep_min_size(boxes, min_size)
+    return tf.boolean_mask(boxes, keep), tf.sigmoid(tf.boolean_mask(logits, keep))
+
+
 def generate_proposals(anchors, objectness, deltas, image_height, image_width, *,
-                       pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, min_size=16):
+                       pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, min_size=16,
+                       per_level_nms=False):
     """Proposals of one image.
 
     Args:
@@ -41,12 +59,30 @@ def generate_proposals(anchors, objectness, deltas, image_height, image_width, *
         [A_l, 4] (or single tensors for one level).
       pre_nms_top_n: candidates kept per level before NMS.
       post_nms_top_n: proposals kept after NMS, over all levels.
+      per_level_nms: the model zoos' way (RPN.PROPOSALS per_level):
+        ``objectness`` are logits; per level the top-k first
+        (level_candidates_top_k_first), then NMS within each level.
+        Otherwise objectness may be logits or probabilities, and one NMS
+        runs over the candidates of all levels.
 
     Returns:
       proposals [P, 4] and their scores [P], P <= post_nms_top_n, best first.
     """
     if not isinstance(anchors, (list, tuple)):
         anchors, objectness, deltas = [anchors], [objectness], [deltas]
+    if per_level_nms:
+        # NMS of each level on its own coordinates (torchvision's batched_nms
+        # on this many boxes), then the best post_nms_top_n of the union
+        boxes, scores = [], []
+        for a, o, d in zip(anchors, objectness, deltas):
+            b, s = level_candidates_top_k_first(a, o, d, image_height, image_width,
+                                                pre_nms_top_n=pre_nms_top_n, min_size=min_size)
+            keep = tf.image.non_max_suppression(b, s, post_nms_top_n, nms_thresh)
+            boxes.append(tf.gather(b, keep))
+            scores.append(tf.gather(s, keep))
+        boxes, scores = tf.concat(boxes, 0), tf.concat(scores, 0)
+        scores, best = tf.math.top_k(scores, k=tf.minimum(post_nms_top_n, tf.shape(scores)[0]))
+        return tf.gather(boxes, best), scores
     boxes, scores = [], []
     for a, o, d in zip(anchors, objectness, deltas):
         b, s = level_candidates(a, o, d, image_height, image_width, pre_nms_top_n=pre_nms_top_n,

@@ -137,13 +137,14 @@ class StandardROIHeads(ROIHeads):
             if len(pooled) != len(m.POOLER_LEVELS):
                 raise ValueError(f"MODEL.POOLER_LEVELS {list(m.POOLER_LEVELS)}: the features have "
                                  f"levels {sorted(strides, key=strides.get)}")
+        levels = {"canonical_size": m.POOLER_CANONICAL_SIZE, "canonical_level": m.POOLER_CANONICAL_LEVEL,
+                  "aligned": m.POOLER_ALIGNED, "level_mapping": m.POOLER_LEVEL_MAPPING}
         pooler = ROIPooler(m.POOLER, m.POOLED_SIZE or box_head.pooled_size, pooled, m.SAMPLING_RATIO,
-                           m.POOLER_CANONICAL_SIZE, m.POOLER_CANONICAL_LEVEL, name="pooler")
+                           **levels, name="pooler")
         mask = {}
         if m.MASK_HEAD:  # detectron2: RoIAlignV2 14 x 14, adaptive sampling, the box levels
-            mask["mask_pooler"] = ROIPooler("roi_align", m.MASK_POOLED_SIZE, pooled, 0,
-                                            m.POOLER_CANONICAL_SIZE, m.POOLER_CANONICAL_LEVEL,
-                                            name="mask_pooler")
+            mask["mask_pooler"] = ROIPooler("roi_align", m.MASK_POOLED_SIZE, pooled,
+                                            m.MASK_SAMPLING_RATIO, **levels, name="mask_pooler")
             mask["mask_head"] = MASK_HEADS.get(m.MASK_HEAD)(m.NUM_CLASSES, m.MASK_HEAD_CONVS,
                                                             m.MASK_HEAD_DIM, name="mask_head")
         return cls(pooler, box_head, m.NUM_CLASSES, **mask, **cls.common_args(cfg))

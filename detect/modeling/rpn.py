@@ -9,7 +9,7 @@ the ``rpn_cls`` / ``rpn_box`` losses, and proposals; inference: proposals
 import keras
 import tensorflow as tf
 
-from detect.boxes.anchors import grid_anchors, reference_anchors
+from detect.boxes.anchors import corner_anchors, grid_anchors, reference_anchors
 from detect.losses import rpn_losses
 from detect.modeling.conv import BoundedConv2D
 from detect.modeling.proposals import generate_proposals
@@ -77,14 +77,20 @@ class RPN(keras.layers.Layer):
             if len(a.SIZES) != len(names):
                 raise ValueError(f"ANCHOR.SIZES needs one anchor size per level ({', '.join(names)}), "
                                  f"got {list(a.SIZES)}")
-            # base = the stride: the reference anchor is centred in its cell
-            anchors = {n: reference_anchors(strides[n], a.RATIOS, [size / strides[n]])
-                       for n, size in zip(names, a.SIZES)}
+            if a.STYLE == "py-faster-rcnn":
+                # base = the stride: the reference anchor is centred in its cell
+                anchors = {n: reference_anchors(strides[n], a.RATIOS, [size / strides[n]])
+                           for n, size in zip(names, a.SIZES)}
+            else:  # the model zoos': centred on the cell's corner
+                anchors = {n: corner_anchors(size, a.RATIOS, rounded=a.STYLE == "torchvision")
+                           for n, size in zip(names, a.SIZES)}
         return cls(anchors, strides, r.CONV_CHANNELS or channels,
                    train={"pre_nms_top_n": r.PRE_NMS_TOP_N_TRAIN, "post_nms_top_n": r.POST_NMS_TOP_N_TRAIN,
-                          "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE},
+                          "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE,
+                          "per_level_nms": r.PROPOSALS == "per_level"},
                    test={"pre_nms_top_n": r.PRE_NMS_TOP_N_TEST, "post_nms_top_n": r.POST_NMS_TOP_N_TEST,
-                         "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE},
+                         "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE,
+                         "per_level_nms": r.PROPOSALS == "per_level"},
                    targets={"positive_overlap": r.POSITIVE_OVERLAP,
                             "negative_overlap": r.NEGATIVE_OVERLAP, "fg_fraction": r.FG_FRACTION,
                             "batch_size": r.BATCH_SIZE, "straddle_thresh": r.STRADDLE_THRESH},
@@ -116,6 +122,8 @@ class RPN(keras.layers.Layer):
         """Proposals [P, 4] of image i (no gradient flows back through them)."""
         logits, deltas, anchors = outputs
         params = self.train_params if training else self.test_params
-        boxes, _ = generate_proposals(anchors, [tf.sigmoid(x[i]) for x in logits],
+        # per-level NMS ranks by logit, as the zoos do (sigmoid can tie them)
+        score = (lambda x: x) if params.get("per_level_nms") else tf.sigmoid
+        boxes, _ = generate_proposals(anchors, [score(x[i]) for x in logits],
                                       [x[i] for x in deltas], image_size[0], image_size[1], **params)
         return tf.stop_gradient(boxes)

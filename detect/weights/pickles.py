@@ -1,0 +1,49 @@
+"""Restricted unpicklers: pickled weights files are read without running
+code from them.
+
+A pickle can name any importable function for the loader to call (``os.system``
+through ``__reduce__``), so weights files are never given to ``pickle.load``,
+``np.load(allow_pickle=True)`` or ``torch.load``. ``NumpyOnlyUnpickler``
+rebuilds dicts, lists, tuples, strings, numbers and NumPy arrays only
+(TFFRCNN's ``.npy``, detectron2's model-zoo ``.pkl``) and refuses every other
+global before looking it up.
+"""
+import pickle
+
+import numpy as np
+
+# The only globals that a pickled dict of arrays names. ndarray's pickle
+# calls multiarray._reconstruct, at numpy.core (NumPy 1, and Python 2 files
+# such as TFFRCNN's) or numpy._core (NumPy 2); both map to the function
+# itself, so nothing is imported by name.
+_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A weights file asks for something other than NumPy arrays and containers."""
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """An unpickler for dicts of NumPy arrays that never runs code from the file.
+
+    Plain containers and scalars need no globals; every global other than
+    the array and dtype constructors above raises UnsafePickleError before
+    it is imported, so a crafted ``__reduce__`` (os.system, eval, ...) is refused.
+    """
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"it names {module}.{name}, which a weights file has no use for and which "
+                "could run code; only NumPy arrays in dicts and lists are loaded") from None
+
+    def persistent_load(self, pid):
+        raise UnsafePickleError("it holds persistent ids, which a weights file has no use for")

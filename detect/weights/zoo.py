@@ -1,0 +1,251 @@
+"""The model zoos' architectures: for each, the config that rebuilds it
+(experiments/cfgs/zoo/) and the map from the source's tensor names to the
+model's variables, checked both ways.
+
+    arch = ARCHITECTURES[("torchvision", "maskrcnn_resnet50_fpn")]
+    report = load_into(model, read_state_dict(path), arch, path)
+
+A map is names and layouts only (DESIGN.md): PyTorch's OIHW convolution
+kernels become HWIO, its [out, in] linear weights [in, out], its
+[in, out, kh, kw] transposed-convolution kernels [kh, kw, out, in], and the
+first fc layer's rows go from PyTorch's (C, H, W) flattening to ours
+(H, W, C). No value is computed from another.
+"""
+import dataclasses
+import os
+import re
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+
+from detect.weights.coco_classes import torchvision_coco_classes
+from detect.weights.torch_zip import WeightsFileError
+
+CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "experiments", "cfgs", "zoo")
+
+
+def conv_kernel(w):
+    """PyTorch Conv2d weight [out, in, kh, kw] -> Keras [kh, kw, in, out]."""
+    return np.transpose(w, (2, 3, 1, 0))
+
+
+def deconv_kernel(w):
+    """PyTorch ConvTranspose2d weight [in, out, kh, kw] -> Keras
+    Conv2DTranspose [kh, kw, out, in]."""
+    return np.transpose(w, (2, 3, 1, 0))
+
+
+def dense_kernel(w):
+    """PyTorch Linear weight [out, in] -> Keras Dense [in, out]."""
+    return np.transpose(w)
+
+
+def flatten_dense_kernel(channels, size):
+    """The first fc after a flatten of [C, size, size] features: rows from
+    PyTorch's (C, H, W) order to ours (H, W, C)."""
+    def convert(w):
+        out = w.shape[0]
+        return np.transpose(w.reshape(out, channels, size, size), (2, 3, 1, 0)).reshape(-1, out)
+    return convert
+
+
+def same(w):
+    return w
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    """One supported zoo model.
+
+    Attributes:
+      source, name: e.g. "torchvision", "maskrcnn_resnet50_fpn".
+      config: the YAML file under experiments/cfgs/zoo/ that rebuilds it.
+      class_names: the model's output slots, the background first.
+      mapping: (source names -> canonical names) then the canonical map,
+        see ``torchvision_mapping``.
+      file_name, url, sha256_prefix: the source's published file.
+      published: the source's own COCO val2017 figures, e.g. "box AP 37.0".
+    """
+    source: str
+    name: str
+    config: str
+    class_names: Tuple[str, ...]
+    mapping: Callable[[dict], Dict[str, Tuple[str, Callable]]]
+    file_name: str
+    url: str
+    sha256_prefix: str
+    published: str
+
+    @property
+    def config_path(self):
+        return os.path.join(CFG_DIR, self.config)
+
+
+# newer torchvision writes Conv2dNormActivation keys (".0." inside); the
+# published 2019 files have the flat names; both are read
+_TORCHVISION_RENAMES = [
+    (re.compile(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.0\."), r"backbone.fpn.\1_blocks.\2."),
+    (re.compile(r"^rpn\.head\.conv\.0\.0\."), "rpn.head.conv."),
+    (re.compile(r"^roi_heads\.mask_head\.(\d+)\.0\."),
+     lambda m: f"roi_heads.mask_head.mask_fcn{int(m.group(1)) + 1}."),
+]
+
+
+def canonical_torchvision_names(state):
+    """{canonical name: source name} of a torchvision state dict."""
+    out = {}
+    for name in state:
+        canon = name
+        for pattern, repl in _TORCHVISION_RENAMES:
+            canon = pattern.sub(repl, canon)
+        out[canon] = name
+    return out
+
+
+def _bn(ours, theirs):
+    return {f"{ours}/gamma": (f"{theirs}.weight", same), f"{ours}/beta": (f"{theirs}.bias", same),
+            f"{ours}/moving_mean": (f"{theirs}.running_mean", same),
+            f"{ours}/moving_variance": (f"{theirs}.running_var", same)}
+
+
+def torchvision_resnet_mapping(prefix="backbone.body.", depth=50, top_level=5):
+    """Our resnet backbone (resnet.py) <- torchvision's ResNet names."""
+    from detect.modeling.resnet import BLOCKS
+
+    m = {"stem_conv/kernel": (f"{prefix}conv1.weight", conv_kernel)}
+    m.update(_bn("stem_bn", f"{prefix}bn1"))
+    for stage, count in zip(range(2, top_level + 1), BLOCKS[depth]):
+        for b in range(count):
+            ours, theirs = f"res{stage}_{b}", f"{prefix}layer{stage - 1}.{b}"
+            for k in (1, 2, 3):
+                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}.conv{k}.weight", conv_kernel)
+                m.update(_bn(f"{ours}_bn{k}", f"{theirs}.bn{k}"))
+            if b == 0:
+                m[f"{ours}_shortcut/kernel"] = (f"{theirs}.downsample.0.weight", conv_kernel)
+                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}.downsample.1"))
+    return m
+
+
+def _conv(ours, theirs, kernel=conv_kernel):
+    return {f"{ours}/kernel": (f"{theirs}.weight", kernel), f"{ours}/bias": (f"{theirs}.bias", same)}
+
+
+def _dense(ours, theirs, kernel=dense_kernel):
+    return {f"{ours}/kernel": (f"{theirs}.weight", kernel), f"{ours}/bias": (f"{theirs}.bias", same)}
+
+
+def torchvision_rcnn_mapping(masks):
+    """{our variable path: (canonical torchvision name, layout change)} of
+    fasterrcnn_resnet50_fpn (masks=False) or maskrcnn_resnet50_fpn."""
+    m = torchvision_resnet_mapping()
+    for k in range(2, 6):
+        m.update(_conv(f"fpn/fpn_lateral{k}", f"backbone.fpn.inner_blocks.{k - 2}"))
+        m.update(_conv(f"fpn/fpn_output{k}", f"backbone.fpn.layer_blocks.{k - 2}"))
+    m.update(_conv("rpn/rpn_head/rpn_conv", "rpn.head.conv"))
+    m.update(_conv("rpn/rpn_head/rpn_cls", "rpn.head.cls_logits"))
+    m.update(_conv("rpn/rpn_head/rpn_box", "rpn.head.bbox_pred"))
+    m.update(_dense("roi_heads/fc_head/fc6", "roi_heads.box_head.fc6", flatten_dense_kernel(256, 7)))
+    m.update(_dense("roi_heads/fc_head/fc7", "roi_heads.box_head.fc7"))
+    m.update(_dense("roi_heads/cls_score", "roi_heads.box_predictor.cls_score"))
+    m.update(_dense("roi_heads/bbox_pred", "roi_heads.box_predictor.bbox_pred"))
+    if masks:
+        for i in range(1, 5):
+            m.update(_conv(f"mask_head/mask_fcn/mask_fcn{i}", f"roi_heads.mask_head.mask_fcn{i}"))
+        m.update(_conv("mask_head/deconv", "roi_heads.mask_predictor.conv5_mask", deconv_kernel))
+        m.update(_conv("mask_head/predictor", "roi_heads.mask_predictor.mask_fcn_logits"))
+    return m
+
+
+_TV = "https://download.pytorch.org/models/"
+ARCHITECTURES = {
+    ("torchvision", "fasterrcnn_resnet50_fpn"): Architecture(
+        "torchvision", "fasterrcnn_resnet50_fpn", "torchvision_fasterrcnn_resnet50_fpn.yml",
+        tuple(torchvision_coco_classes()), lambda: torchvision_rcnn_mapping(masks=False),
+        "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", _TV + "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+        "258fb6c6", "box AP 37.0"),
+    ("torchvision", "maskrcnn_resnet50_fpn"): Architecture(
+        "torchvision", "maskrcnn_resnet50_fpn", "torchvision_maskrcnn_resnet50_fpn.yml",
+        tuple(torchvision_coco_classes()), lambda: torchvision_rcnn_mapping(masks=True),
+        "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth", _TV + "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+        "bf2d0c1e", "box AP 37.9, mask AP 34.6"),
+}
+
+# source tensors that no model variable takes, by design
+IGNORED = re.compile(r"(^|\.)num_batches_tracked$")
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What a load did: every variable set, every source tensor used."""
+    assigned: int
+    used: int
+    ignored: list
+
+
+def _fmt(names, limit=6):
+    names = sorted(names)
+    return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def load_into(variables, state, mapping, path, canonical=canonical_torchvision_names,
+              ignore=IGNORED):
+    """Sets ``variables`` (a list of tf.Variables, by ``.path``) from the
+    source arrays ``state`` through ``mapping``.
+
+    Nothing is assigned unless every check passes: every variable in the
+    map has its source tensor, every shape fits after the layout change,
+    every source tensor is used (or ignorable, e.g. num_batches_tracked),
+    and no variable of the model is left out of the map. Each failure is a
+    WeightsFileError naming the file and the tensors.
+    """
+    names = canonical(state)
+    by_path = {v.path: v for v in variables}
+    missing_vars = [p for p in by_path if p not in mapping]
+    unknown = [p for p in mapping if p not in by_path]
+    if missing_vars or unknown:
+        raise WeightsFileError(
+            f"{path}: the model and the architecture map differ (a config that does not rebuild "
+            f"this architecture?): model variables without a source: {_fmt(missing_vars) or 'none'}; "
+            f"mapped names the model lacks: {_fmt(unknown) or 'none'}")
+    absent = [f"{src} (for {ours})" for ours, (src, _) in mapping.items() if src not in names]
+    if absent:
+        raise WeightsFileError(f"{path} lacks {len(absent)} tensors of this architecture: "
+                               f"{_fmt(absent)}. Is it a checkpoint of another model?")
+    used = {names[src] for src, _ in mapping.values()}
+    ignored = [n for n in state if n not in used and ignore.search(n)]
+    left = [n for n in state if n not in used and not ignore.search(n)]
+    if left:
+        raise WeightsFileError(f"{path} has {len(left)} tensors this architecture does not use: "
+                               f"{_fmt(left)}. Is it a checkpoint of another model (--arch)?")
+    values = {}
+    for ours, (src, convert) in mapping.items():
+        array = np.asarray(state[names[src]])
+        if not np.issubdtype(array.dtype, np.floating):
+            raise WeightsFileError(f"{path}: {names[src]} is {array.dtype}, not floating point")
+        value = convert(array.astype(np.float32))
+        want = tuple(by_path[ours].shape)
+        if value.shape != want:
+            raise WeightsFileError(f"{path}: {names[src]} has shape {list(array.shape)}, which gives "
+                                   f"{list(value.shape)}; {ours} needs {list(want)} (another class "
+                                   "count or architecture?)")
+        if not np.all(np.isfinite(value)):
+            raise WeightsFileError(f"{path}: {names[src]} holds NaN or inf")
+        values[ours] = value
+    for ours, value in values.items():
+        by_path[ours].assign(value)
+    return LoadReport(len(values), len(used), ignored)
+
+
+def load_backbone_weights(body, path):
+    """A torchvision ImageNet ResNet state dict (resnet50-*.pth) into the
+    resnet backbone's body (its fc classifier is left out)."""
+    from detect.weights.read import read_state_dict
+
+    state = read_state_dict(path)
+    top = max(k for k in range(2, 6) if any(v.path.startswith(f"res{k}_") for v in body.weights))
+    depth = 101 if any(k.startswith("layer3.22.") for k in state) else 50
+    mapping = torchvision_resnet_mapping(prefix="", depth=depth, top_level=top)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")
+             and not (top < 5 and k.startswith("layer4."))}
+    return load_into(body.weights, state, mapping, path, canonical=lambda s: {k: k for k in s})
