@@ -1,7 +1,8 @@
-"""Do imported torchvision weights give torchvision's detections?
+"""Do imported torchvision (and detectron2) weights give their detections?
 
-For each torchvision architecture: benchmarks/zoo_parity_torch.py (run with
---torch-python, a virtual environment holding torch and torchvision) makes
+For each architecture: benchmarks/zoo_parity_torch.py (run with
+--torch-python, a virtual environment holding torch and torchvision, and
+detectron2 for its architectures) makes
 a model with random weights and measured BatchNorm statistics, saves its
 state dict and its detections on the real images; then this side imports
 the file with tools/import_weights.py's code, runs the imported model on
@@ -9,7 +10,7 @@ the same images and compares. JSON lines:
 
   {"arch", "level", "max_abs_diff", "max_abs"}            per FPN level, first image
   {"arch", "images", "reference", "matched", "share", ...} detections with score >= 0.5
-  {"arch", "seconds_ours", "seconds_torchvision", "ratio"} median per image (first call left out)
+  {"arch", "seconds_ours", "seconds_source", "ratio"}     median per image (first call left out)
 
 A torchvision detection is matched by one of ours of the same class with
 box IoU >= 0.95, score within 0.05 and (Mask R-CNN) mask IoU >= 0.9.
@@ -29,7 +30,8 @@ import time
 
 import numpy as np
 
-ARCHS = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn")
+ARCHS = {"fasterrcnn_resnet50_fpn": "torchvision", "maskrcnn_resnet50_fpn": "torchvision",
+         "faster_rcnn_R_50_FPN_1x": "detectron2", "mask_rcnn_R_50_FPN_1x": "detectron2"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -84,7 +86,8 @@ def main():
     p.add_argument("--images", default=os.path.join(HERE, "..", "..", "shared", "data", "coco_mini",
                                                     "train2017"))
     p.add_argument("--num", type=int, default=20)
-    p.add_argument("--arch", choices=ARCHS, action="append")
+    p.add_argument("--arch", choices=sorted(ARCHS), action="append",
+                   help="default: the torchvision ones (detectron2's need detectron2 in that venv)")
     p.add_argument("--work", help="folder for the files (default: a temporary one)")
     a = p.parse_args()
 
@@ -100,11 +103,13 @@ def main():
     from detect.weights.zoo import ARCHITECTURES
 
     work = a.work or tempfile.mkdtemp(prefix="zoo_parity_")
-    for arch_name in a.arch or ARCHS:
+    for arch_name in a.arch or [n for n, s in ARCHS.items() if s == "torchvision"]:
         ref, meta = run_torch(a.torch_python, arch_name, a.images, work, a.num)
-        arch = ARCHITECTURES[("torchvision", arch_name)]
+        source = ARCHS[arch_name]
+        arch = ARCHITECTURES[(source, arch_name)]
         run = os.path.join(work, f"run_{arch_name}")
-        import_model(arch, os.path.join(work, f"{arch_name}.pth"), run, overwrite=True)
+        weights = os.path.join(work, f"{arch_name}.{'pth' if source == 'torchvision' else 'pkl'}")
+        import_model(arch, weights, run, overwrite=True)
         cfg, model, _ = load_model(run)
         detect = tf.function(model.detect, reduce_retracing=True)
         paste = tf.function(paste_masks, reduce_retracing=True)
@@ -142,7 +147,7 @@ def main():
                           "unmatched": reasons[:10]}), flush=True)
         ours_s = statistics.median(seconds[1:] or seconds)
         theirs_s = statistics.median(meta["seconds"][1:] or meta["seconds"])
-        print(json.dumps({"arch": arch_name, "seconds_ours": ours_s, "seconds_torchvision": theirs_s,
+        print(json.dumps({"arch": arch_name, "source": source, "seconds_ours": ours_s, "seconds_source": theirs_s,
                           "ratio": ours_s / theirs_s, "torch": meta["torch"],
                           "tensorflow": tf.__version__}), flush=True)
 

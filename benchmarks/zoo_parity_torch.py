@@ -1,5 +1,6 @@
-"""The torchvision half of benchmarks/zoo_parity.py; runs in a virtual
-environment with torch and torchvision (never the project's own).
+"""The torchvision (or detectron2) half of benchmarks/zoo_parity.py; runs
+in a virtual environment with torch and torchvision, and detectron2 for
+its architectures (never the project's own).
 
 Builds torchvision's fasterrcnn_resnet50_fpn / maskrcnn_resnet50_fpn as its
 COCO_V1 loaders leave them (FrozenBatchNorm2d with eps 0, trainable layers
@@ -28,7 +29,52 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 
+D2_CONFIGS = {"faster_rcnn_R_50_FPN_1x": "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
+              "mask_rcnn_R_50_FPN_1x": "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml"}
+
+
+class Detectron2Model:
+    """detectron2's model as its DefaultPredictor runs it: BGR uint8 in,
+    ResizeShortestEdge(800, 1333) through PIL, detections in the image's
+    pixels, classes 1..80 (ours: the background first)."""
+
+    def __init__(self, arch):
+        from detectron2 import model_zoo
+        from detectron2.config import get_cfg
+        from detectron2.data import transforms as T
+        from detectron2.modeling import build_model as d2_build
+
+        cfg = get_cfg()
+        cfg.merge_from_file(model_zoo.get_config_file(D2_CONFIGS[arch]))
+        cfg.MODEL.DEVICE = "cpu"
+        self.cfg, self.model = cfg, d2_build(cfg).eval()
+        self.aug = T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST] * 2, cfg.INPUT.MAX_SIZE_TEST)
+
+    def inputs(self, rgb):
+        bgr = rgb[:, :, ::-1]
+        image = self.aug.get_transform(bgr).apply_image(bgr)
+        return {"image": torch.as_tensor(image.astype("float32").transpose(2, 0, 1)),
+                "height": rgb.shape[0], "width": rgb.shape[1]}
+
+    def __call__(self, rgb):
+        inst = self.model([self.inputs(rgb)])[0]["instances"]
+        out = {"boxes": inst.pred_boxes.tensor, "scores": inst.scores, "labels": inst.pred_classes + 1}
+        if inst.has("pred_masks"):
+            out["masks"] = inst.pred_masks[:, None].float()
+        return out
+
+    def features(self, rgb):
+        images = self.model.preprocess_image([self.inputs(rgb)])
+        feats = self.model.backbone(images.tensor)
+        return {k[1:]: v for k, v in feats.items()}, images.tensor.shape[-2:]
+
+    def state_dict(self):
+        return self.model.state_dict()
+
+
 def build(arch):
+    if arch in D2_CONFIGS:
+        return Detectron2Model(arch)
     backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
     cls = MaskRCNN if arch == "maskrcnn_resnet50_fpn" else FasterRCNN
     model = cls(backbone, num_classes=91)
@@ -44,6 +90,8 @@ def load(path):
 
 def calibrate(model, images, seed):
     """Random affine BatchNorm parameters; statistics measured on ``images``."""
+    if isinstance(model, Detectron2Model):
+        return calibrate_detectron2(model, images, seed)
     g = torch.Generator().manual_seed(seed)
     hooks = []
 
@@ -71,6 +119,53 @@ def calibrate(model, images, seed):
     rpn.bbox_pred.weight.normal_(0, 0.005, generator=g)
 
 
+def calibrate_detectron2(d2, images, seed):
+    from detectron2.layers import FrozenBatchNorm2d as D2FrozenBN
+
+    g = torch.Generator().manual_seed(seed)
+    hooks = []
+
+    def measure(module, inputs):
+        x = inputs[0]
+        module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
+        module.running_var.copy_(x.var(dim=(0, 2, 3)).clamp(min=1e-4))
+
+    # detectron2 calls each conv's norm inside its Conv2d: the hooks see it
+    body = d2.model.backbone.bottom_up
+    for m in body.modules():
+        if isinstance(m, D2FrozenBN):
+            m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
+            m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+            hooks.append(m.register_forward_pre_hook(measure))
+    rgb = [(x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for x in images]
+    batch = d2.model.preprocess_image([d2.inputs(r) for r in rgb])
+    body(batch.tensor)
+    for h in hooks:
+        h.remove()
+    roi = d2.model.roi_heads
+    roi.box_predictor.cls_score.weight.normal_(0, 0.03, generator=g)
+    roi.box_predictor.cls_score.bias.normal_(0, 1.0, generator=g)
+    roi.box_predictor.bbox_pred.weight.normal_(0, 0.01, generator=g)
+    rpn = d2.model.proposal_generator.rpn_head
+    rpn.objectness_logits.weight.normal_(0, 0.05, generator=g)
+    rpn.anchor_deltas.weight.normal_(0, 0.005, generator=g)
+
+
+def save_weights(model, out, arch):
+    """torchvision: torch.save(state_dict) (.pth); detectron2: a model-zoo
+    style pickle {"model": {name: ndarray}} (.pkl)."""
+    if isinstance(model, Detectron2Model):
+        import pickle
+        path = os.path.join(out, f"{arch}.pkl")
+        with open(path, "wb") as f:
+            pickle.dump({"model": {k: v.numpy() for k, v in model.state_dict().items()},
+                         "__author__": "zoo_parity"}, f)
+        return path
+    path = os.path.join(out, f"{arch}.pth")
+    torch.save(model.state_dict(), path)
+    return path
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--arch", default="maskrcnn_resnet50_fpn")
@@ -87,12 +182,13 @@ def main():
     with torch.no_grad():
         calibrate(model, [load(q) for q in paths[:4]], a.seed)
         os.makedirs(a.out, exist_ok=True)
-        torch.save(model.state_dict(), os.path.join(a.out, f"{a.arch}.pth"))
+        save_weights(model, a.out, a.arch)
         seconds, results = [], {}
         for i, q in enumerate(paths):
             image = load(q)
+            rgb = np.asarray(Image.open(q).convert("RGB"))
             t0 = time.perf_counter()
-            out = model([image])[0]
+            out = model(rgb) if isinstance(model, Detectron2Model) else model([image])[0]
             seconds.append(time.perf_counter() - t0)
             name = os.path.basename(q)
             results[f"{name}/boxes"] = out["boxes"].numpy()
@@ -101,11 +197,15 @@ def main():
             if "masks" in out:
                 results[f"{name}/masks"] = np.packbits(out["masks"][:, 0].numpy() > 0.5, axis=-1)
             if i == 0:
-                batch = model.transform([image])[0]
-                feats = model.backbone(batch.tensors)
+                if isinstance(model, Detectron2Model):
+                    feats, size = model.features(rgb)
+                    feats = {str(int(k) - 2) if k != "6" else "pool": v for k, v in feats.items()}
+                else:
+                    batch = model.transform([image])[0]
+                    feats, size = model.backbone(batch.tensors), batch.tensors.shape[-2:]
                 for k, v in feats.items():
                     results[f"features/{k}"] = v[0].permute(1, 2, 0).numpy()
-                results["features/input_size"] = np.array(batch.tensors.shape[-2:])
+                results["features/input_size"] = np.array(size)
         np.savez_compressed(os.path.join(a.out, f"{a.arch}_torchvision.npz"), **results)
     with open(os.path.join(a.out, f"{a.arch}_torchvision.json"), "w") as f:
         json.dump({"images": [os.path.basename(q) for q in paths], "seconds": seconds,

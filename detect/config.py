@@ -41,7 +41,8 @@ _C.MODEL.POOLER_ALIGNED = True  # roi_align's half-pixel shift: True (detectron2
 _C.MODEL.FEATURE_STRIDE = 16  # single-level backbone output stride in pixels (no neck)
 _C.MODEL.RFCN_GROUP_SIZE = 7  # R-FCN position-sensitive grid, k x k
 _C.MODEL.PIXEL_NORMALIZATION = "caffe"  # caffe (Keras, VGG16) | torch (torchvision) | detectron2 (its MSRA models): detect/datasets/pipeline.py
-_C.MODEL.RESIZE_ROUNDING = "round"  # resized sides: round (ours, detectron2) | floor (torchvision's interpolate)
+_C.MODEL.RESIZE_ROUNDING = "round"  # resized sides: round (ours) | floor (torchvision's interpolate) | detectron2 (ResizeShortestEdge's int(x + 0.5))
+_C.MODEL.RESIZE_METHOD = "bilinear"  # bilinear (TensorFlow's; torchvision) | pil_bilinear (detectron2: PIL's antialiased resize of uint8)
 _C.MODEL.SIZE_DIVISIBILITY = 1  # images zero-padded (after normalization) to a multiple of this; torchvision and detectron2 FPN: 32
 _C.MODEL.WEIGHTS = ""  # imagenet | path to .h5/.keras | path to VGG_imagenet.npy | "" (random)
 _C.MODEL.FREEZE_AT = 2  # backbone stages kept frozen (py-faster-rcnn: conv1-2 of VGG16)
@@ -222,7 +223,8 @@ RANGES = {
     "TEST.BBOX_VOTE_IOU": _FRACTION, "TEST.MIN_BOX_SIZE": _at_least(0),
     "TEST.MASK_PASTE": _one_of("detectron2", "torchvision"),
     "MODEL.PIXEL_NORMALIZATION": _one_of("caffe", "torch", "detectron2"),
-    "MODEL.RESIZE_ROUNDING": _one_of("round", "floor"), "MODEL.SIZE_DIVISIBILITY": _at_least(1),
+    "MODEL.RESIZE_ROUNDING": _one_of("round", "floor", "detectron2"),
+    "MODEL.RESIZE_METHOD": _one_of("bilinear", "pil_bilinear"), "MODEL.SIZE_DIVISIBILITY": _at_least(1),
     "MODEL.POOLER_LEVEL_MAPPING": _one_of("detectron2", "torchvision"),
     "MODEL.MASK_SAMPLING_RATIO": ((lambda v: _number(v) and v <= 64),
                                   "a number <= 64 (the op's cap; <= 0: adaptive)"),

@@ -95,7 +95,7 @@ def skip_reason(e):
 def prepare(rgb, cfg):
     m = cfg.MODEL
     return model_input(rgb, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE), m.PIXEL_NORMALIZATION,
-                       m.RESIZE_ROUNDING, m.SIZE_DIVISIBILITY)
+                       m.RESIZE_ROUNDING, m.SIZE_DIVISIBILITY, m.RESIZE_METHOD)
 
 
 def checkpoint_detector(output):

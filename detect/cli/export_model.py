@@ -13,7 +13,6 @@ serve it with tools/serve.py, run the demo on it with tools/demo.py
 for the export only.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -22,25 +21,8 @@ from detect.tf_env import set_defaults
 
 set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
-from detect.engine.checkpoint import load_model
+from detect.engine.checkpoint import load_model, read_class_names
 from detect.export.saved_model import SIGNATURES, ExportError, export_saved_model
-
-
-def read_class_names(output_dir):
-    """classes.json of a training folder: a list of strings, the background first."""
-    path = os.path.join(output_dir, "classes.json")
-    try:
-        with open(path) as f:
-            names = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} does not exist: the output folder must be one written by "
-                                "tools/train_net.py (it writes classes.json)") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) < 2:
-        raise ValueError(f"{path} must be a JSON list of class names (background first, then at "
-                         "least one class)")
-    return names
 
 
 def main(argv=None):

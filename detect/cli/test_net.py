@@ -23,8 +23,8 @@ set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 from tqdm import tqdm
 
 from detect.datasets import BadInputError, get_dataset
-from detect.engine.checkpoint import load_model
-from detect.engine.inference import iter_inference, median_seconds
+from detect.engine.checkpoint import load_model, read_class_names
+from detect.engine.inference import class_mapping, iter_inference, median_seconds
 from detect.evaluation import save_results
 from detect.evaluation import METRICS, default_metrics, evaluate
 
@@ -52,6 +52,20 @@ def metrics_for(name, model, dataset):
     return metrics
 
 
+def model_to_dataset_classes(output, dataset):
+    """class_mapping of the run's classes.json onto the dataset's classes,
+    said when they differ (None: the same classes, or a run without
+    classes.json)."""
+    if not os.path.isfile(os.path.join(output, "classes.json")):
+        return None
+    names = read_class_names(output)
+    mapping = class_mapping(names, dataset.class_names)
+    if mapping is not None:
+        print(f"the model's {len(names) - 1} classes map by name onto {len(mapping)} of the "
+              f"dataset's {dataset.num_classes - 1}; detections of other classes are left out")
+    return mapping
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, help="train_net.py output folder")
@@ -72,6 +86,7 @@ def main(argv=None):
         cfg, model, ckpt = load_model(a.output, a.checkpoint, a.set)
         name = a.dataset or cfg.DATASETS.TEST
         dataset = get_dataset(name, a.data_dir or cfg.DATA_DIR)
+        class_map = model_to_dataset_classes(a.output, dataset)
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -79,7 +94,8 @@ def main(argv=None):
     path = a.results or os.path.join(a.output, f"detections_{name}.json")
     results, times = [], []
     try:
-        for _, dets, secs in tqdm(iter_inference(model, dataset, cfg), total=len(dataset), desc="test",
+        for _, dets, secs in tqdm(iter_inference(model, dataset, cfg, class_map), total=len(dataset),
+                                  desc="test",
                                   unit="img", disable=a.no_progress):
             results += dets
             times.append(secs)

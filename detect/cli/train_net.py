@@ -196,7 +196,7 @@ def main(argv=None):
                               flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
                               seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
                               with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE,
-                              rounding=cfg.MODEL.RESIZE_ROUNDING,
+                              rounding=cfg.MODEL.RESIZE_ROUNDING, method=cfg.MODEL.RESIZE_METHOD,
                               size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
     try:
         trainer = Trainer(cfg, model, data, out, strategy=strategy)

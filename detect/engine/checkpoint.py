@@ -11,6 +11,7 @@ holding NaN or inf.
 """
 import copy
 import glob
+import json
 import os
 import re
 
@@ -122,3 +123,20 @@ def load_model(output_dir, checkpoint=None, overrides=()):
     model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))  # creates the variables
     restore(model, path)
     return cfg, model, path
+
+
+def read_class_names(output_dir):
+    """classes.json of a training folder: a list of strings, the background first."""
+    path = os.path.join(output_dir, "classes.json")
+    try:
+        with open(path) as f:
+            names = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist: the output folder must be one written by "
+                                "tools/train_net.py (it writes classes.json)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names) or len(names) < 2:
+        raise ValueError(f"{path} must be a JSON list of class names (background first, then at "
+                         "least one class)")
+    return names

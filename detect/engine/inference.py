@@ -14,7 +14,7 @@ from detect.modeling.postprocess import paste_masks
 def test_pipeline(dataset, cfg):
     return build_pipeline(dataset, training=False, batch_size=1, scales=tuple(cfg.TEST.SCALES[:1]),
                           max_size=cfg.TEST.MAX_SIZE, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
-                          rounding=cfg.MODEL.RESIZE_ROUNDING,
+                          rounding=cfg.MODEL.RESIZE_ROUNDING, method=cfg.MODEL.RESIZE_METHOD,
                           size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
 
 
@@ -41,7 +41,27 @@ def detections_to_results(record, boxes, scores, classes, category_ids=None, mas
     return out
 
 
-def iter_inference(model, dataset, cfg):
+def class_mapping(model_names, dataset_names):
+    """{model class id: dataset class id} by class name, for a model whose
+    classes differ from the dataset's (an imported zoo model's 91 COCO
+    slots on a dataset's 80 contiguous classes, a COCO model on a person
+    set; "person" and "pedestrian" are one class). None where the counts
+    are equal: ids are taken as they are, as before names were compared (a
+    person model on a pedestrian set). Raises ValueError when no class is
+    shared."""
+    if len(model_names) == len(dataset_names):
+        return None
+    alias = {"pedestrian": "person"}
+    index = {alias.get(n, n): i for i, n in enumerate(dataset_names) if i > 0}
+    mapping = {i: index[alias.get(n, n)] for i, n in enumerate(model_names)
+               if i > 0 and alias.get(n, n) in index}
+    if not mapping:
+        raise ValueError(f"the model's classes ({', '.join(list(model_names)[1:6])}, ...) and the "
+                         f"dataset's ({', '.join(list(dataset_names)[1:6])}, ...) share no name")
+    return mapping
+
+
+def iter_inference(model, dataset, cfg, class_map=None):
     """Runs the model over the dataset, one image at a time.
 
     Yields (record, COCO results of that image, seconds of the model call)
@@ -65,9 +85,14 @@ def iter_inference(model, dataset, cfg):
                           cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE).numpy()
         seconds = time.perf_counter() - t0
         record = by_id[batch["source_id"][0].numpy().decode()]
-        yield record, detections_to_results(record, out["boxes"][0, :n].numpy(),
-                                            out["scores"][0, :n].numpy(), out["classes"][0, :n].numpy(),
-                                            dataset.category_ids, masks), seconds
+        boxes, scores = out["boxes"][0, :n].numpy(), out["scores"][0, :n].numpy()
+        classes = out["classes"][0, :n].numpy()
+        if class_map is not None:
+            keep = np.array([int(c) in class_map for c in classes], bool)
+            boxes, scores, masks = boxes[keep], scores[keep], masks[keep] if masks is not None else None
+            classes = np.array([class_map[int(c)] for c in classes[keep]], np.int32)
+        yield record, detections_to_results(record, boxes, scores, classes, dataset.category_ids,
+                                            masks), seconds
 
 
 def median_seconds(times):

@@ -51,15 +51,18 @@ class DetectorExport(tf.Module):
       normalization: MODEL.PIXEL_NORMALIZATION (detect/datasets/pipeline.py).
       assets: {file name: path of a file to copy into assets/}.
       mask_thresh: TEST.MASK_THRESH, for a model with masks.
-      rounding, size_divisibility, mask_paste: MODEL.RESIZE_ROUNDING,
-        MODEL.SIZE_DIVISIBILITY, TEST.MASK_PASTE.
+      rounding, size_divisibility, mask_paste, resize_method:
+        MODEL.RESIZE_ROUNDING, MODEL.SIZE_DIVISIBILITY, TEST.MASK_PASTE,
+        MODEL.RESIZE_METHOD.
     """
 
     def __init__(self, model, class_names, scale, max_size, normalization, assets=None,
-                 mask_thresh=0.5, rounding="round", size_divisibility=1, mask_paste="detectron2"):
+                 mask_thresh=0.5, rounding="round", size_divisibility=1, mask_paste="detectron2",
+                 resize_method="bilinear"):
         super().__init__(name="detect_export")
         self.model, self._mask_thresh = model, float(mask_thresh)
         self._rounding, self._divisor, self._paste = rounding, int(size_divisibility), mask_paste
+        self._resize_method = resize_method
         self._names = tf.constant(list(class_names), tf.string)
         self._scale, self._max_size, self._normalization = float(scale), float(max_size), normalization
         self.assets = {k: tf.saved_model.Asset(v) for k, v in (assets or {}).items()}
@@ -70,7 +73,7 @@ class DetectorExport(tf.Module):
         tf.debugging.assert_positive(tf.stack([height, width]),
                                      message="the image has no pixels (height or width 0)")
         image, size = model_input(images[0], self._scale, self._max_size, self._normalization,
-                                  self._rounding, self._divisor)
+                                  self._rounding, self._divisor, self._resize_method)
         out = self.model.detect(image, size, tf.stack([height, width])[None])
         outputs = detection_outputs(out, self._names)
         if "masks" in out:
@@ -136,7 +139,8 @@ def export_saved_model(cfg, model, class_names, export_dir, overwrite=False):
                                 cfg.MODEL.PIXEL_NORMALIZATION,
                                 {name: os.path.join(sources, name) for name in ASSETS},
                                 cfg.TEST.MASK_THRESH, cfg.MODEL.RESIZE_ROUNDING,
-                                cfg.MODEL.SIZE_DIVISIBILITY, cfg.TEST.MASK_PASTE)
+                                cfg.MODEL.SIZE_DIVISIBILITY, cfg.TEST.MASK_PASTE,
+                                cfg.MODEL.RESIZE_METHOD)
         saved = os.path.join(work, "saved_model")
         tf.saved_model.save(module, saved, signatures={
             "serving_default": module.serve.get_concrete_function(),

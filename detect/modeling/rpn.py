@@ -61,7 +61,7 @@ class RPN(keras.layers.Layer):
             raise ValueError(f"every level needs the same number of anchors, got {sorted(counts)}")
         self.levels = sorted(reference_anchors, key=strides.get)
         self.reference_anchors, self.strides = reference_anchors, strides
-        self.head = RPNHead(counts.pop(), channels=channels)
+        self.head = RPNHead(counts.pop(), channels=channels, name="rpn_head")
         self.train_params, self.test_params = dict(train), dict(test)
         self.target_params, self.sigma = dict(targets or {}), sigma
 

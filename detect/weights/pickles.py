@@ -17,7 +17,16 @@ import numpy as np
 # such as TFFRCNN's) or numpy._core (NumPy 2); both map to the function
 # itself, so nothing is imported by name.
 _RECONSTRUCT = np.zeros(1).__reduce__()[0]
+def _latin1_bytes(text, encoding="latin1"):
+    """_codecs.encode as protocol-2 pickles of Python 3 use it for bytes
+    (an array's raw data): str -> bytes in latin-1, nothing else."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError(f"_codecs.encode called with {type(text).__name__}, {encoding!r}")
+    return text.encode("latin1")
+
+
 _ALLOWED_GLOBALS = {
+    ("_codecs", "encode"): _latin1_bytes,
     ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy", "ndarray"): np.ndarray,

@@ -18,7 +18,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 
-from detect.weights.coco_classes import torchvision_coco_classes
+from detect.weights.coco_classes import contiguous_coco_classes, torchvision_coco_classes
 from detect.weights.torch_zip import WeightsFileError
 
 CFG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -157,7 +157,77 @@ def torchvision_rcnn_mapping(masks):
     return m
 
 
+def background_first_rows(w):
+    """detectron2's class scores [81, ...], the background last -> ours,
+    the background first (a permutation of rows; softmax does not see it)."""
+    return np.concatenate([w[-1:], w[:-1]], axis=0)
+
+
+def with_background_rows(per_class):
+    """detectron2's class-specific rows (boxes: 4 per class, masks: 1) have
+    none for the background; ours do and never use them: zero rows first."""
+    def convert(w):
+        return np.concatenate([np.zeros((per_class,) + w.shape[1:], w.dtype), w], axis=0)
+    return convert
+
+
+def _then(*steps):
+    def convert(w):
+        for step in steps:
+            w = step(w)
+        return w
+    return convert
+
+
+def detectron2_resnet_mapping(prefix="backbone.bottom_up.", stages=(2, 3, 4, 5), depth=50):
+    """Our resnet backbone (resnet.py) <- detectron2's ResNet names
+    (res<s>.<b>.conv<k> with its FrozenBatchNorm as conv<k>.norm)."""
+    from detect.modeling.resnet import BLOCKS
+
+    m = {"stem_conv/kernel": (f"{prefix}stem.conv1.weight", conv_kernel)}
+    m.update(_bn("stem_bn", f"{prefix}stem.conv1.norm"))
+    for stage in stages:
+        for b in range(BLOCKS[depth][stage - 2]):
+            ours, theirs = f"res{stage}_{b}", f"{prefix}res{stage}.{b}"
+            for k in (1, 2, 3):
+                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}.conv{k}.weight", conv_kernel)
+                m.update(_bn(f"{ours}_bn{k}", f"{theirs}.conv{k}.norm"))
+            if b == 0:
+                m[f"{ours}_shortcut/kernel"] = (f"{theirs}.shortcut.weight", conv_kernel)
+                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}.shortcut.norm"))
+    return m
+
+
+def detectron2_rcnn_mapping(masks):
+    """{our variable path: (detectron2 name, layout change)} of
+    faster_rcnn_R_50_FPN / mask_rcnn_R_50_FPN (80 classes, background last)."""
+    m = detectron2_resnet_mapping()
+    for k in range(2, 6):
+        m.update(_conv(f"fpn/fpn_lateral{k}", f"backbone.fpn_lateral{k}"))
+        m.update(_conv(f"fpn/fpn_output{k}", f"backbone.fpn_output{k}"))
+    m.update(_conv("rpn/rpn_head/rpn_conv", "proposal_generator.rpn_head.conv"))
+    m.update(_conv("rpn/rpn_head/rpn_cls", "proposal_generator.rpn_head.objectness_logits"))
+    m.update(_conv("rpn/rpn_head/rpn_box", "proposal_generator.rpn_head.anchor_deltas"))
+    m.update(_dense("roi_heads/fc_head/fc6", "roi_heads.box_head.fc1", flatten_dense_kernel(256, 7)))
+    m.update(_dense("roi_heads/fc_head/fc7", "roi_heads.box_head.fc2"))
+    m["roi_heads/cls_score/kernel"] = ("roi_heads.box_predictor.cls_score.weight",
+                                       _then(background_first_rows, dense_kernel))
+    m["roi_heads/cls_score/bias"] = ("roi_heads.box_predictor.cls_score.bias", background_first_rows)
+    m["roi_heads/bbox_pred/kernel"] = ("roi_heads.box_predictor.bbox_pred.weight",
+                                       _then(with_background_rows(4), dense_kernel))
+    m["roi_heads/bbox_pred/bias"] = ("roi_heads.box_predictor.bbox_pred.bias", with_background_rows(4))
+    if masks:
+        for i in range(1, 5):
+            m.update(_conv(f"mask_head/mask_fcn/mask_fcn{i}", f"roi_heads.mask_head.mask_fcn{i}"))
+        m.update(_conv("mask_head/deconv", "roi_heads.mask_head.deconv", deconv_kernel))
+        m["mask_head/predictor/kernel"] = ("roi_heads.mask_head.predictor.weight",
+                                           _then(with_background_rows(1), conv_kernel))
+        m["mask_head/predictor/bias"] = ("roi_heads.mask_head.predictor.bias", with_background_rows(1))
+    return m
+
+
 _TV = "https://download.pytorch.org/models/"
+_D2 = "https://dl.fbaipublicfiles.com/detectron2/"
 ARCHITECTURES = {
     ("torchvision", "fasterrcnn_resnet50_fpn"): Architecture(
         "torchvision", "fasterrcnn_resnet50_fpn", "torchvision_fasterrcnn_resnet50_fpn.yml",
@@ -171,8 +241,35 @@ ARCHITECTURES = {
         "bf2d0c1e", "box AP 37.9, mask AP 34.6"),
 }
 
-# source tensors that no model variable takes, by design
-IGNORED = re.compile(r"(^|\.)num_batches_tracked$")
+
+def _detectron2(name, config, masks, path, published):
+    file_name = path.rsplit("/", 1)[1]
+    return Architecture("detectron2", name, config, tuple(contiguous_coco_classes()),
+                        lambda: detectron2_rcnn_mapping(masks), file_name, _D2 + path,
+                        "", published)
+
+
+for _name, _path, _ap in [
+        ("faster_rcnn_R_50_FPN_1x", "COCO-Detection/faster_rcnn_R_50_FPN_1x/137257794/model_final_b275ba.pkl",
+         "box AP 37.9"),
+        ("faster_rcnn_R_50_FPN_3x", "COCO-Detection/faster_rcnn_R_50_FPN_3x/137849458/model_final_280758.pkl",
+         "box AP 40.2")]:
+    ARCHITECTURES[("detectron2", _name)] = _detectron2(
+        _name, "detectron2_faster_rcnn_R_50_FPN.yml", False, _path, _ap)
+for _name, _path, _ap in [
+        ("mask_rcnn_R_50_FPN_1x",
+         "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x/137260431/model_final_a54504.pkl",
+         "box AP 38.6, mask AP 35.2"),
+        ("mask_rcnn_R_50_FPN_3x",
+         "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x/137849600/model_final_f10217.pkl",
+         "box AP 41.0, mask AP 37.2")]:
+    ARCHITECTURES[("detectron2", _name)] = _detectron2(
+        _name, "detectron2_mask_rcnn_R_50_FPN.yml", True, _path, _ap)
+
+# source tensors that no model variable takes, by design: BatchNorm's step
+# counter; detectron2's pixel statistics and anchors (buffers some of its
+# files hold; the config says the same: MODEL.PIXEL_NORMALIZATION, ANCHOR.*)
+IGNORED = re.compile(r"(^|\.)num_batches_tracked$|^pixel_(mean|std)$|anchor_generator\.cell_anchors\.")
 
 
 @dataclasses.dataclass

@@ -1,0 +1,213 @@
+"""The zoo architectures' maps cover every tensor both ways, and an import
+writes a run folder whose checkpoint holds exactly the source's arrays in
+our layouts (inverses written here, independently of zoo.py)."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.cli import import_weights as cli
+from detect.config import get_cfg, merge_from_file, validate_cfg
+from detect.engine.checkpoint import load_model
+from detect.modeling.build import build_model
+from detect.weights import WeightsFileError
+from detect.weights import zoo
+from tests.weights.torch_files import save_state_dict
+
+TORCHVISION = [k for k in zoo.ARCHITECTURES if k[0] == "torchvision"]
+# one per config (1x and 3x share theirs)
+DETECTRON2 = [("detectron2", "faster_rcnn_R_50_FPN_1x"), ("detectron2", "mask_rcnn_R_50_FPN_3x")]
+SMALL_TEST = ["TEST.SCALES", "[96]", "TEST.MAX_SIZE", "128"]
+
+
+def built(arch):
+    cfg = get_cfg()
+    merge_from_file(cfg, arch.config_path)
+    validate_cfg(cfg)
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
+    return model
+
+
+_MODELS = {}
+
+
+def model_of(key):
+    if key not in _MODELS:
+        _MODELS[key] = built(zoo.ARCHITECTURES[key])
+    return _MODELS[key]
+
+
+def to_source(path, value):
+    """Our variable value -> the PyTorch array (the inverse layouts)."""
+    if path.endswith("fc6/kernel"):  # rows (H, W, C) -> PyTorch's (C, H, W) flattening
+        return value.reshape(7, 7, 256, -1).transpose(3, 2, 0, 1).reshape(value.shape[1], -1)
+    if path.endswith("/kernel") and value.ndim == 2:
+        return value.T
+    if path.endswith("deconv/kernel"):  # [kh, kw, out, in] -> [in, out, kh, kw]
+        return value.transpose(3, 2, 0, 1)
+    if path.endswith("/kernel"):  # [kh, kw, in, out] -> [out, in, kh, kw]
+        return value.transpose(3, 2, 0, 1)
+    return value
+
+
+def detectron2_source(path, value):
+    """As to_source, for detectron2's class layouts: its background is the
+    last score row and has no box or mask rows (ours are zeroed in place,
+    since the import fills them with zeros)."""
+    if path == "roi_heads/cls_score/kernel":
+        return np.concatenate([value[:, 1:], value[:, :1]], 1).T
+    if path == "roi_heads/cls_score/bias":
+        return np.concatenate([value[1:], value[:1]])
+    if path in ("roi_heads/bbox_pred/kernel", "roi_heads/bbox_pred/bias"):
+        value[..., :4] = 0
+        return to_source(path, value)[4:]
+    if path in ("mask_head/predictor/kernel", "mask_head/predictor/bias"):
+        value[..., 0] = 0
+        return to_source(path, value)[1:]
+    return to_source(path, value)
+
+
+def new_style(name):
+    """torchvision's current key names (Conv2dNormActivation), from the
+    published files' flat ones."""
+    name = re.sub(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.", r"backbone.fpn.\1_blocks.\2.0.", name)
+    name = re.sub(r"^rpn\.head\.conv\.", "rpn.head.conv.0.0.", name)
+    return re.sub(r"^roi_heads\.mask_head\.mask_fcn(\d)\.",
+                  lambda m: f"roi_heads.mask_head.{int(m.group(1)) - 1}.0.", name)
+
+
+def source_state(key, rng, style="flat"):
+    """({source name: array}, {our path: value}) for the model of ``key``."""
+    model, mapping = model_of(key), zoo.ARCHITECTURES[key].mapping()
+    ours, state = {}, {}
+    for v in model.variables:
+        value = rng.normal(size=v.shape).astype(np.float32)
+        if "moving_variance" in v.path:
+            value = np.abs(value) + 0.5
+        name = mapping[v.path][0]
+        if key[0] == "detectron2":
+            state[name] = detectron2_source(v.path, value)
+        else:
+            state[new_style(name) if style == "new" else name] = to_source(v.path, value)
+        ours[v.path] = value
+    return state, ours
+
+
+@pytest.mark.parametrize("key", TORCHVISION + DETECTRON2, ids=lambda k: k[1])
+def test_map_covers_every_variable_and_tensor_once(key):
+    model, mapping = model_of(key), zoo.ARCHITECTURES[key].mapping()
+    paths = [v.path for v in model.variables]
+    assert len(set(paths)) == len(paths)
+    assert set(mapping) == set(paths)
+    sources = [src for src, _ in mapping.values()]
+    assert len(set(sources)) == len(sources)
+    # torchvision's ResNet-50 has 53 convs (49 + 4 projections) and as many BatchNorms
+    assert sum(s.endswith(("conv1.weight", "conv2.weight", "conv3.weight", "downsample.0.weight",
+                           "shortcut.weight")) for s in sources
+               if s.startswith(("backbone.body", "backbone.bottom_up"))) == 53
+
+
+@pytest.mark.parametrize("style", ["flat", "new"])
+def test_import_round_trip_and_tools_take_the_run(tmp_path, style):
+    key = ("torchvision", "maskrcnn_resnet50_fpn")
+    state, ours = source_state(key, np.random.default_rng(1), style)
+    state["backbone.body.bn1.num_batches_tracked"] = np.array(0, np.int64)  # bookkeeping: ignored
+    path = str(tmp_path / "mask.pth")
+    save_state_dict(path, state)
+    run = str(tmp_path / "run")
+    report, _ = cli.import_model(zoo.ARCHITECTURES[key], path, run, SMALL_TEST)
+    assert report.assigned == len(ours) and report.ignored == ["backbone.body.bn1.num_batches_tracked"]
+    cfg, model, _ = load_model(run)
+    assert cfg.TEST.SCALES == [96] and cfg.RESNETS.NORM_EPS == 0.0
+    for v in model.variables:
+        np.testing.assert_array_equal(v.numpy(), ours[v.path], err_msg=v.path)
+    with open(os.path.join(run, "classes.json")) as f:
+        names = json.load(f)
+    assert len(names) == 91 and names[1] == "person" and names[12] == "N/A" and names[90] == "toothbrush"
+    if style == "flat":  # demo.py takes the run folder as it is
+        from detect.cli.demo import main as demo
+        assert demo(["--output", run, "--out-dir", str(tmp_path / "demo"), "--thresh", "0.0"]) == 0
+        assert os.path.isfile(tmp_path / "demo" / "toy_sample_det.jpg")
+
+
+def test_detectron2_model_zoo_pickle_round_trip(tmp_path):
+    """A model-zoo .pkl ({"model": {name: array}, "__author__", ...}) with
+    its background last: scores move to row 0, box and mask rows for the
+    background are zeros; pixel_mean / pixel_std are left out."""
+    import pickle
+
+    key = ("detectron2", "mask_rcnn_R_50_FPN_3x")
+    state, ours = source_state(key, np.random.default_rng(3))
+    state["pixel_mean"] = np.array([103.53, 116.28, 123.675], np.float32).reshape(3, 1, 1)
+    path = str(tmp_path / "model_final_f10217.pkl")
+    with open(path, "wb") as f:
+        pickle.dump({"model": state, "__author__": "Detectron2 Model Zoo", "matching_heuristics": True}, f)
+    run = str(tmp_path / "run")
+    report, _ = cli.import_model(zoo.ARCHITECTURES[key], path, run, SMALL_TEST)
+    assert report.ignored == ["pixel_mean"]
+    _, model, _ = load_model(run)
+    got = {v.path: v.numpy() for v in model.variables}
+    for p, value in ours.items():
+        np.testing.assert_array_equal(got[p], value, err_msg=p)
+    cls = state["roi_heads.box_predictor.cls_score.weight"]
+    np.testing.assert_array_equal(got["roi_heads/cls_score/kernel"][:, 0], cls[80])  # background
+    np.testing.assert_array_equal(got["roi_heads/cls_score/kernel"][:, 1], cls[0])  # person
+    with open(os.path.join(run, "classes.json")) as f:
+        names = json.load(f)
+    assert len(names) == 81 and names[1] == "person" and names[80] == "toothbrush"
+
+
+def _import_fails(tmp_path, state, match):
+    path = str(tmp_path / "bad.pth")
+    save_state_dict(path, state)
+    run = tmp_path / "run"
+    with pytest.raises(WeightsFileError, match=match):
+        cli.import_model(zoo.ARCHITECTURES[("torchvision", "fasterrcnn_resnet50_fpn")], path, str(run))
+    assert not run.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".import-")]
+
+
+def test_missing_extra_and_misshapen_tensors_are_named(tmp_path):
+    key = ("torchvision", "fasterrcnn_resnet50_fpn")
+    state, _ = source_state(key, np.random.default_rng(2))
+    missing = dict(state)
+    del missing["rpn.head.cls_logits.bias"]
+    _import_fails(tmp_path, missing, r"lacks 1 tensors.*rpn\.head\.cls_logits\.bias")
+    extra = dict(state, **{"roi_heads.mask_head.mask_fcn1.weight": np.zeros((256, 256, 3, 3), np.float32)})
+    _import_fails(tmp_path, extra, r"1 tensors this architecture does not use.*mask_fcn1")
+    other_classes = dict(state)
+    other_classes["roi_heads.box_predictor.cls_score.weight"] = np.zeros((81, 1024), np.float32)
+    _import_fails(tmp_path, other_classes, r"cls_score\.weight has shape \[81, 1024\].*\[1024, 91\]")
+
+
+def test_cli_lists_and_explains_offline_download(tmp_path, capsys, monkeypatch):
+    assert cli.main(["--list"]) == 0
+    assert "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth" in capsys.readouterr().out
+
+    def offline(*args, **kwargs):
+        raise OSError("no network")
+    monkeypatch.setattr(cli.urllib.request, "urlopen", offline)
+    code = cli.main(["--source", "torchvision", "--arch", "fasterrcnn_resnet50_fpn", "--weights",
+                     "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth", "--output", str(tmp_path / "r"),
+                     "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not be downloaded" in err
+    assert "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth" in err
+    assert not os.listdir(tmp_path / "cache")
+
+
+def test_zoo_slots_map_by_name_onto_a_coco_dataset():
+    from detect.engine.inference import class_mapping
+    from detect.weights.coco_classes import contiguous_coco_classes, torchvision_coco_classes
+
+    mapping = class_mapping(torchvision_coco_classes(), contiguous_coco_classes())
+    assert len(mapping) == 80 and 12 not in mapping  # slot 12 is "N/A"
+    assert mapping[1] == 1 and mapping[13] == 12 and mapping[90] == 80  # person, stop sign, toothbrush
+    person = class_mapping(torchvision_coco_classes(), ["__background__", "pedestrian"])
+    assert person == {1: 1}
+    assert class_mapping(["__background__", "a"], ["__background__", "b"]) is None  # same count: ids
+    with pytest.raises(ValueError, match="share no name"):
+        class_mapping(["__background__", "a", "b"], ["__background__", "c"])
