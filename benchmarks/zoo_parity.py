@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 ARCHS = {"fasterrcnn_resnet50_fpn": "torchvision", "maskrcnn_resnet50_fpn": "torchvision",
+         "fasterrcnn_resnet50_fpn_v2": "torchvision", "maskrcnn_resnet50_fpn_v2": "torchvision",
          "faster_rcnn_R_50_FPN_1x": "detectron2", "mask_rcnn_R_50_FPN_1x": "detectron2"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -136,7 +137,7 @@ def main():
                     o = feats[f"p{k}"][0].numpy()
                     h, w = min(t.shape[0], o.shape[0]), min(t.shape[1], o.shape[1])
                     print(json.dumps({"arch": arch_name, "level": f"p{k}", "shape_ours": list(o.shape),
-                                      "shape_torchvision": list(t.shape),
+                                      "shape_source": list(t.shape),
                                       "max_abs_diff": float(np.abs(t[:h, :w] - o[:h, :w]).max()),
                                       "max_abs": float(np.abs(t).max())}), flush=True)
             m, t_, r = match(theirs, ours)

@@ -75,6 +75,9 @@ class Detectron2Model:
 def build(arch):
     if arch in D2_CONFIGS:
         return Detectron2Model(arch)
+    if arch.endswith("_v2"):  # BatchNorm2d (eval mode) in the backbone, FPN and heads
+        from torchvision.models import detection
+        return getattr(detection, arch)(weights=None, weights_backbone=None, num_classes=91).eval()
     backbone = _resnet_fpn_extractor(resnet50(norm_layer=FrozenBatchNorm2d), 3)
     cls = MaskRCNN if arch == "maskrcnn_resnet50_fpn" else FasterRCNN
     model = cls(backbone, num_classes=91)
@@ -100,13 +103,20 @@ def calibrate(model, images, seed):
         module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
         module.running_var.copy_(x.var(dim=(0, 2, 3)).clamp(min=1e-4))
 
-    for m in model.backbone.body.modules():
-        if isinstance(m, FrozenBatchNorm2d):
+    # v1: FrozenBatchNorm2d in the backbone; v2: BatchNorm2d everywhere,
+    # calibrated by one pass of the whole model (the heads' on its RoIs)
+    v2 = any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    kinds = torch.nn.BatchNorm2d if v2 else FrozenBatchNorm2d
+    for m in (model if v2 else model.backbone.body).modules():
+        if isinstance(m, kinds):
             m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
             m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
             hooks.append(m.register_forward_pre_hook(measure))
-    batch = model.transform(images)[0]
-    model.backbone.body(batch.tensors)
+    if v2:
+        model(images[:1])
+    else:
+        batch = model.transform(images)[0]
+        model.backbone.body(batch.tensors)
     for h in hooks:
         h.remove()
     # confident class scores and boxes that move: a trained head's ranges

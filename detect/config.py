@@ -30,6 +30,7 @@ _C.MODEL.NECK = ""  # between backbone and heads: "" (the backbone's one level) 
 _C.MODEL.NUM_CLASSES = 21  # object classes + 1 for the background (VOC: 21)
 _C.MODEL.BOX_HEAD = ""  # pooled RoI -> features: "" (the backbone's: vgg16_fc, res5, fc) | fc | vgg16_fc | res5
 _C.MODEL.BOX_HEAD_DIM = 0  # width of the fc box heads (0: the head's default: vgg16_fc 4096, fc 1024; tiny 256)
+_C.MODEL.BOX_HEAD_CONVS = 4  # BOX_HEAD conv_fc: 3x3 convs (256 wide, frozen BatchNorm, ReLU) before one fc (torchvision v2)
 _C.MODEL.POOLER = "roi_pool"  # Fast R-CNN RoI op: roi_pool | roi_align (aligned, ROIAlignV2)
 _C.MODEL.POOLED_SIZE = 0  # RoI op output, bins per side (0: the box head's, res5 14, others 7)
 _C.MODEL.SAMPLING_RATIO = 2  # roi_align samples per bin side (<= 0: adaptive)
@@ -49,6 +50,7 @@ _C.MODEL.FREEZE_AT = 2  # backbone stages kept frozen (py-faster-rcnn: conv1-2 o
 _C.MODEL.MASK_HEAD = ""  # Mask R-CNN's mask branch (modeling/mask_heads.py): "" (none) | conv_upsample
 _C.MODEL.MASK_HEAD_CONVS = 4  # 3x3 convs of the mask head before its 2x upsampling
 _C.MODEL.MASK_HEAD_DIM = 256  # their width (and the transposed conv's)
+_C.MODEL.MASK_HEAD_NORM = ""  # "" (convs with bias) | FrozenBN (bias-free convs + frozen BatchNorm: torchvision v2)
 _C.MODEL.MASK_SAMPLING_RATIO = 0  # the mask branch's roi_align samples per bin side: 0 adaptive (detectron2) | 2 (torchvision)
 _C.MODEL.MASK_POOLED_SIZE = 14  # RoIAlign output of the mask branch; the masks are twice this (28)
 _C.MODEL.MASK_GT_SIZE = 112  # training masks travel cropped to their box at this size (pipeline.py)
@@ -62,6 +64,7 @@ _C.FPN = edict()
 _C.FPN.IN_LEVELS = [2, 3, 4, 5]  # backbone levels into the FPN (C2-C5: strides 4-32)
 _C.FPN.CHANNELS = 256  # width of every FPN level (and of the RPN conv on them)
 _C.FPN.TOP_LEVEL = 6  # last FPN level; levels above the backbone's by stride-2 subsampling (P6)
+_C.FPN.NORM = ""  # "" (convs with bias) | FrozenBN (bias-free convs + frozen BatchNorm, eps RESNETS.NORM_EPS: torchvision v2)
 
 _C.ANCHOR = edict()
 _C.ANCHOR.BASE_SIZE = 16  # side of the reference anchor, pixels
@@ -72,6 +75,7 @@ _C.ANCHOR.STYLE = "py-faster-rcnn"  # FPN anchors: py-faster-rcnn (centred in th
 
 _C.RPN = edict()
 _C.RPN.CONV_CHANNELS = 0  # width of the RPN's 3x3 conv (0: the backbone's, or FPN.CHANNELS)
+_C.RPN.HEAD_CONVS = 1  # 3x3 conv + ReLU layers of the RPN head (torchvision v2: 2)
 _C.RPN.PRE_NMS_TOP_N_TRAIN = 12000  # proposals kept before NMS, training
 _C.RPN.PRE_NMS_TOP_N_TEST = 6000  # proposals kept before NMS, testing
 _C.RPN.POST_NMS_TOP_N_TRAIN = 2000  # proposals kept after NMS, training
@@ -231,6 +235,8 @@ RANGES = {
     "RESNETS.DEPTH": ((lambda v: v in (50, 101)), "50 or 101"), "RESNETS.NORM_EPS": _at_least(0),
     "ANCHOR.STYLE": _one_of("py-faster-rcnn", "torchvision", "detectron2"),
     "RPN.PROPOSALS": _one_of("merged", "per_level"),
+    "FPN.NORM": _one_of("", "FrozenBN"), "MODEL.MASK_HEAD_NORM": _one_of("", "FrozenBN"),
+    "RPN.HEAD_CONVS": _at_least(1), "MODEL.BOX_HEAD_CONVS": _at_least(0),
 }
 
 

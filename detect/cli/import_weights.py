@@ -87,11 +87,8 @@ def resolve_weights(arg, arch, cache_dir):
                             f"{arch.file_name} (pass that name to use the cache or download it)")
 
 
-def import_model(arch, weights, output, overrides=(), overwrite=False):
-    """Builds the architecture's model, loads ``weights`` into it and writes
-    the run folder ``output``. Returns (LoadReport, cfg)."""
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(f"{output} exists; choose another --output or pass --overwrite")
+def zoo_cfg(arch, overrides=()):
+    """The config that rebuilds ``arch`` (experiments/cfgs/zoo/), with overrides."""
     cfg = get_cfg()
     merge_from_file(cfg, arch.config_path)
     merge_from_list(cfg, list(overrides))
@@ -99,10 +96,25 @@ def import_model(arch, weights, output, overrides=(), overwrite=False):
     if cfg.MODEL.NUM_CLASSES != len(arch.class_names):
         raise ValueError(f"MODEL.NUM_CLASSES {cfg.MODEL.NUM_CLASSES} does not match {arch.name}'s "
                          f"{len(arch.class_names)} output slots")
-    state = read_state_dict(weights)
+    return cfg
+
+
+def build_zoo_model(arch, state, path, cfg=None):
+    """(model, LoadReport): ``arch``'s model with the arrays ``state`` (read
+    from ``path``) in it."""
+    cfg = cfg or zoo_cfg(arch)
     model = build_model(cfg)
     model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))  # creates the variables
-    report = load_into(model.variables, state, arch.mapping(), weights)
+    return model, load_into(model.variables, state, arch.mapping(), path)
+
+
+def import_model(arch, weights, output, overrides=(), overwrite=False):
+    """Builds the architecture's model, loads ``weights`` into it and writes
+    the run folder ``output``. Returns (LoadReport, cfg)."""
+    if os.path.exists(output) and not overwrite:
+        raise FileExistsError(f"{output} exists; choose another --output or pass --overwrite")
+    cfg = zoo_cfg(arch, overrides)
+    model, report = build_zoo_model(arch, read_state_dict(weights), weights, cfg)
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".import-", dir=parent)

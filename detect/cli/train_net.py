@@ -43,6 +43,8 @@ from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.pipeline import build_pipeline
+from detect.weights import WeightsFileError
+from detect.weights.finetune import is_pretrained_source, load_pretrained
 from detect.engine import distribute
 from detect.engine.profiling import parse_window
 from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
@@ -57,7 +59,9 @@ def parse_args(argv=None):
     p.add_argument("--dataset", help="training set (default: DATASETS.TRAIN, toy_train)")
     p.add_argument("--data-dir", help="dataset root (default: DATA_DIR)")
     p.add_argument("--net", help="backbone: vgg16 | resnet50 | tiny (MODEL.BACKBONE)")
-    p.add_argument("--weights", help="backbone weights (MODEL.WEIGHTS)")
+    p.add_argument("--weights", help="backbone weights, or a whole pretrained detector: a run folder "
+                   "(train_net.py's or import_weights.py's) or a model zoo file, whose layers are "
+                   "copied and whose predictor rows are kept for classes of the same name (MODEL.WEIGHTS)")
     p.add_argument("--iters", type=int, help="iterations (TRAIN.MAX_ITERS)")
     p.add_argument("--output", help="output folder")
     p.add_argument("--resume", action="store_true",
@@ -178,7 +182,11 @@ def main(argv=None):
     print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}); output in {out}")
     tf.keras.utils.set_random_seed(cfg.TRAIN.SEED)
     build_cfg = cfg
-    if resuming:  # the checkpoint holds every weight: no download, no weights file needed
+    # a whole pretrained detector (a run folder, a zoo file) is copied in
+    # after the model is built, not given to the backbone
+    pretrained = (not resuming and bool(cfg.MODEL.WEIGHTS) and cfg.MODEL.WEIGHTS != "imagenet"
+                  and is_pretrained_source(cfg.MODEL.WEIGHTS))
+    if resuming or pretrained:  # the checkpoint holds every weight: no download, no weights file needed
         build_cfg = copy.deepcopy(cfg)
         build_cfg.MODEL.WEIGHTS = ""
     try:
@@ -225,7 +233,17 @@ def main(argv=None):
               else "no checkpoint to resume from; starting at iteration 0")
         if restored and changes:
             print(f"settings changed since {saved_cfg}: " + "; ".join(changes))
-    print(describe_weights(cfg, restored))
+    if pretrained and not restored:
+        try:
+            with strategy.scope():
+                trainer.build()
+                report = load_pretrained(model, cfg.MODEL.WEIGHTS, dataset.class_names)
+        except (WeightsFileError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print("\n".join(report.lines()))
+    else:
+        print(describe_weights(cfg, restored))
     if window and window[0] <= int(trainer.step.numpy()):
         print(f"error: --profile {a.profile}: the run resumes after iteration "
               f"{int(trainer.step.numpy())}; profile later iterations", file=sys.stderr)

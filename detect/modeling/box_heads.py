@@ -2,6 +2,8 @@
 
   fc        Flatten, then 2 fully connected layers of ``dim`` with ReLU
             (fc6, fc7): the FPN 2-fc head (dim 1024), and tiny's (256).
+  conv_fc   4 x (3x3 conv 256, frozen BatchNorm, ReLU), flatten, 1 fc of
+            ``dim`` (torchvision's v2 detectors; MODEL.BOX_HEAD_CONVS).
   vgg16_fc  VGG16's fc6 / fc7 (4096) with dropout 0.5, as py-faster-rcnn;
             TFFRCNN's VGG_imagenet.npy fills them (caffe_weights.py).
   res5      ResNet50's res5 stage and global average pooling (2048), the C4
@@ -15,6 +17,7 @@ import keras
 from detect.modeling.backbones import RESNET50_LEVELS, check_exists, freeze_batchnorm, keras_application
 from detect.modeling.caffe_weights import load_vgg16_npy_fc
 from detect.modeling.registry import Registry
+from detect.modeling.resnet import FrozenBatchNorm
 
 BOX_HEADS = Registry("box head")
 
@@ -33,6 +36,26 @@ def fc(weights="", dim=1024):
     head = keras.Sequential(_fc_layers(dim, 0.0), name="fc_head")
     head.pooled_size = 7
     return head
+
+
+@BOX_HEADS.register("conv_fc")
+def conv_fc(weights="", dim=1024, num_convs=4, conv_dim=256, norm_eps=1e-5):
+    """torchvision's FastRCNNConvFCHead as its v2 detectors use it:
+    ``num_convs`` x (3x3 conv ``conv_dim`` wide without bias, frozen
+    BatchNorm, ReLU), flatten, one fc of ``dim`` with ReLU (fc6)."""
+    layers = []
+    for i in range(1, num_convs + 1):
+        layers += [keras.layers.Conv2D(conv_dim, 3, padding="same", use_bias=False, name=f"box_conv{i}"),
+                   FrozenBatchNorm(norm_eps, name=f"box_conv{i}_bn"),
+                   keras.layers.ReLU(name=f"box_conv{i}_relu")]
+    layers += [keras.layers.Flatten(), keras.layers.Dense(dim, activation="relu", name="fc6")]
+    head = keras.Sequential(layers, name="conv_fc_head")
+    head.pooled_size = 7
+    return head
+
+
+conv_fc.cfg_options = lambda cfg: {"num_convs": cfg.MODEL.BOX_HEAD_CONVS,
+                                   "norm_eps": cfg.RESNETS.NORM_EPS}
 
 
 @BOX_HEADS.register("vgg16_fc")

@@ -51,7 +51,8 @@ def _build_model(cfg):
     backbone.freeze(m.FREEZE_AT)
     neck, strides, channels = None, backbone.strides, backbone.rpn_channels
     if m.NECK:
-        neck = NECKS.get(m.NECK)(backbone.strides, cfg.FPN.CHANNELS, cfg.FPN.TOP_LEVEL)
+        neck = NECKS.get(m.NECK)(backbone.strides, cfg.FPN.CHANNELS, cfg.FPN.TOP_LEVEL, cfg.FPN.NORM,
+                                 cfg.RESNETS.NORM_EPS if cfg.FPN.NORM else 1e-5)
         strides, channels = neck.strides, cfg.FPN.CHANNELS
     # Built in this order, the tiny quick start's layers draw their random
     # initial values in the same order as before the detector was composable.

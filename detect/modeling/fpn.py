@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from detect.modeling.conv import BoundedConv2D
 from detect.modeling.registry import Registry
+from detect.modeling.resnet import FrozenBatchNorm
 
 NECKS = Registry("neck")
 
@@ -40,10 +41,13 @@ class FPN(keras.layers.Layer):
       channels: width of every output level.
       top_level: last output level; levels past the backbone's top are made
         by stride-2 subsampling (0: none).
+      norm: "" (convs with bias), or "FrozenBN": bias-free convs each
+        followed by a frozen BatchNorm of epsilon ``norm_eps`` (torchvision's
+        v2 detectors: Conv2dNormActivation with BatchNorm in eval mode).
     Attributes: strides, channels ({"p<k>": ...}), like Backbone's.
     """
 
-    def __init__(self, in_strides, channels=256, top_level=6, **kwargs):
+    def __init__(self, in_strides, channels=256, top_level=6, norm="", norm_eps=1e-5, **kwargs):
         super().__init__(**kwargs)
         self.in_names = sorted(in_strides, key=in_strides.get)
         levels = [int(n[1:]) for n in self.in_names]
@@ -56,9 +60,17 @@ class FPN(keras.layers.Layer):
         # One attribute per conv: a checkpoint of the model (not only of the
         # optimizer) must reach them, and Keras' tracked lists are not
         # checkpoint children.
+        bias = not norm
         for k in levels:
-            setattr(self, f"lateral{k}", keras.layers.Conv2D(channels, 1, name=f"fpn_lateral{k}"))
-            setattr(self, f"output{k}", BoundedConv2D(channels, 3, padding="same", name=f"fpn_output{k}"))
+            lateral = keras.layers.Conv2D(channels, 1, use_bias=bias, name=f"fpn_lateral{k}")
+            output = BoundedConv2D(channels, 3, padding="same", use_bias=bias, name=f"fpn_output{k}")
+            if norm:
+                lateral = keras.Sequential([lateral, FrozenBatchNorm(norm_eps, name=f"fpn_lateral{k}_bn")],
+                                           name=f"fpn_lateral{k}_norm")
+                output = keras.Sequential([output, FrozenBatchNorm(norm_eps, name=f"fpn_output{k}_bn")],
+                                          name=f"fpn_output{k}_norm")
+            setattr(self, f"lateral{k}", lateral)
+            setattr(self, f"output{k}", output)
 
     @property
     def lateral(self):
@@ -85,5 +97,5 @@ class FPN(keras.layers.Layer):
 
 
 @NECKS.register("fpn")
-def fpn(in_strides, channels=256, top_level=6):
-    return FPN(in_strides, channels, top_level, name="fpn")
+def fpn(in_strides, channels=256, top_level=6, norm="", norm_eps=1e-5):
+    return FPN(in_strides, channels, top_level, norm, norm_eps, name="fpn")

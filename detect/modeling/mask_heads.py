@@ -12,6 +12,7 @@ import keras
 
 from detect.modeling.conv import BoundedConv2D
 from detect.modeling.registry import Registry
+from detect.modeling.resnet import FrozenBatchNorm
 
 MASK_HEADS = Registry("mask head (MODEL.MASK_HEAD)")
 
@@ -21,15 +22,25 @@ _MSRA = dict(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 @MASK_HEADS.register("conv_upsample")
 class MaskRCNNConvUpsampleHead(keras.layers.Layer):
-    """Args: num_classes (with the background), num_convs, dim (their width)."""
+    """Args: num_classes (with the background), num_convs, dim (their width),
+    norm: "" or "FrozenBN" (bias-free convs, each followed by a frozen
+    BatchNorm of epsilon norm_eps: torchvision's v2 MaskRCNNHeads)."""
 
-    def __init__(self, num_classes, num_convs=4, dim=256, **kwargs):
+    def __init__(self, num_classes, num_convs=4, dim=256, norm="", norm_eps=1e-5, **kwargs):
         super().__init__(**kwargs)
         self.num_classes = num_classes
-        self.convs = keras.Sequential(
-            [BoundedConv2D(dim, 3, padding="same", activation="relu", name=f"mask_fcn{i + 1}",
-                           kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))
-             for i in range(num_convs)], name="mask_fcn")
+        layers = []
+        for i in range(num_convs):
+            init = keras.initializers.VarianceScaling(**_MSRA)
+            if norm:
+                layers += [BoundedConv2D(dim, 3, padding="same", use_bias=False, name=f"mask_fcn{i + 1}",
+                                         kernel_initializer=init),
+                           FrozenBatchNorm(norm_eps, name=f"mask_fcn{i + 1}_bn"),
+                           keras.layers.ReLU(name=f"mask_fcn{i + 1}_relu")]
+            else:
+                layers.append(BoundedConv2D(dim, 3, padding="same", activation="relu",
+                                            name=f"mask_fcn{i + 1}", kernel_initializer=init))
+        self.convs = keras.Sequential(layers, name="mask_fcn")
         self.deconv = keras.layers.Conv2DTranspose(
             dim, 2, strides=2, activation="relu", name="deconv",
             kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))

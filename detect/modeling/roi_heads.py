@@ -128,7 +128,9 @@ class StandardROIHeads(ROIHeads):
         default_name, default_dim = backbone.default_box_head
         name = m.BOX_HEAD or default_name
         dim = m.BOX_HEAD_DIM or (default_dim if name == default_name else 0)
-        box_head = BOX_HEADS.get(name)(weights=m.WEIGHTS, **({"dim": dim} if dim else {}))
+        builder = BOX_HEADS.get(name)
+        options = builder.cfg_options(cfg) if hasattr(builder, "cfg_options") else {}
+        box_head = builder(weights=m.WEIGHTS, **({"dim": dim} if dim else {}), **options)
         # default: every level, less a neck's extra ones (FPN's P6 is for the RPN)
         top = max(cfg.FPN.IN_LEVELS) if m.NECK else max(int(n[1:]) for n in strides)
         pooled = {n: s for n, s in strides.items() if int(n[1:]) <= top}
@@ -146,7 +148,9 @@ class StandardROIHeads(ROIHeads):
             mask["mask_pooler"] = ROIPooler("roi_align", m.MASK_POOLED_SIZE, pooled,
                                             m.MASK_SAMPLING_RATIO, **levels, name="mask_pooler")
             mask["mask_head"] = MASK_HEADS.get(m.MASK_HEAD)(m.NUM_CLASSES, m.MASK_HEAD_CONVS,
-                                                            m.MASK_HEAD_DIM, name="mask_head")
+                                                            m.MASK_HEAD_DIM, norm=m.MASK_HEAD_NORM,
+                                                            norm_eps=cfg.RESNETS.NORM_EPS,
+                                                            name="mask_head")
         return cls(pooler, box_head, m.NUM_CLASSES, **mask, **cls.common_args(cfg))
 
     def call(self, features, rois, training=False):

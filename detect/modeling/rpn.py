@@ -17,24 +17,32 @@ from detect.targets.anchor_targets import anchor_targets
 
 
 class RPNHead(keras.layers.Layer):
-    """3x3 conv + ReLU, then per anchor an objectness logit and 4 deltas.
+    """3x3 conv + ReLU (``num_convs`` of them: torchvision's v2 has 2), then
+    per anchor an objectness logit and 4 deltas.
 
     call(features [B, h, w, C]) -> (logits [B, h * w * A], deltas [B, h * w * A, 4]),
     ordered (h, w, anchor) like ``grid_anchors``; float32 under any dtype
     policy (mixed precision computes the convs in float16 / bfloat16).
     """
 
-    def __init__(self, num_anchors, channels=512, **kwargs):
+    def __init__(self, num_anchors, channels=512, num_convs=1, **kwargs):
         super().__init__(**kwargs)
         init = keras.initializers.RandomNormal(stddev=0.01)
         self.num_anchors = num_anchors
         self.conv = BoundedConv2D(channels, 3, padding="same", activation="relu",
                                   kernel_initializer=init, name="rpn_conv")
+        # further convs as attributes (checkpoints reach attributes, not lists)
+        for i in range(2, num_convs + 1):
+            setattr(self, f"conv{i}", BoundedConv2D(channels, 3, padding="same", activation="relu",
+                                                    kernel_initializer=init, name=f"rpn_conv{i}"))
+        self.num_convs = num_convs
         self.cls = keras.layers.Conv2D(num_anchors, 1, kernel_initializer=init, name="rpn_cls")
         self.box = keras.layers.Conv2D(4 * num_anchors, 1, kernel_initializer=init, name="rpn_box")
 
     def call(self, features):
         x = self.conv(features)
+        for i in range(2, self.num_convs + 1):
+            x = getattr(self, f"conv{i}")(x)
         b = tf.shape(features)[0]
         return (tf.cast(tf.reshape(self.cls(x), [b, -1]), tf.float32),
                 tf.cast(tf.reshape(self.box(x), [b, -1, 4]), tf.float32))
@@ -51,17 +59,18 @@ class RPN(keras.layers.Layer):
       channels: width of the shared 3x3 conv.
       train, test: proposal settings (generate_proposals' keywords).
       targets: anchor_targets' keywords; sigma: smooth L1 sigma of rpn_box.
+      head_convs: the head's 3x3 convs (RPN.HEAD_CONVS).
     """
 
     def __init__(self, reference_anchors, strides, channels, *, train, test, targets=None,
-                 sigma=3.0, **kwargs):
+                 sigma=3.0, head_convs=1, **kwargs):
         super().__init__(**kwargs)
         counts = {len(a) for a in reference_anchors.values()}
         if len(counts) != 1:
             raise ValueError(f"every level needs the same number of anchors, got {sorted(counts)}")
         self.levels = sorted(reference_anchors, key=strides.get)
         self.reference_anchors, self.strides = reference_anchors, strides
-        self.head = RPNHead(counts.pop(), channels=channels, name="rpn_head")
+        self.head = RPNHead(counts.pop(), channels=channels, num_convs=head_convs, name="rpn_head")
         self.train_params, self.test_params = dict(train), dict(test)
         self.target_params, self.sigma = dict(targets or {}), sigma
 
@@ -94,7 +103,7 @@ class RPN(keras.layers.Layer):
                    targets={"positive_overlap": r.POSITIVE_OVERLAP,
                             "negative_overlap": r.NEGATIVE_OVERLAP, "fg_fraction": r.FG_FRACTION,
                             "batch_size": r.BATCH_SIZE, "straddle_thresh": r.STRADDLE_THRESH},
-                   sigma=cfg.TRAIN.RPN_SIGMA, name="rpn")
+                   sigma=cfg.TRAIN.RPN_SIGMA, head_convs=r.HEAD_CONVS, name="rpn")
 
     def call(self, features):
         logits, deltas, anchors = [], [], []

@@ -226,6 +226,37 @@ def detectron2_rcnn_mapping(masks):
     return m
 
 
+def torchvision_v2_mapping(masks):
+    """{our variable path: (canonical torchvision name, layout change)} of
+    fasterrcnn_resnet50_fpn_v2 / maskrcnn_resnet50_fpn_v2: BatchNorm after
+    the FPN's and the heads' convs (index .1 of each Conv2dNormActivation),
+    a 2-conv RPN head, a 4-conv + 1-fc box head."""
+    m = torchvision_resnet_mapping()
+    for k in range(2, 6):
+        for ours, theirs in (("lateral", "inner"), ("output", "layer")):
+            base = f"fpn/fpn_{ours}{k}_norm/fpn_{ours}{k}"
+            m[f"{base}/kernel"] = (f"backbone.fpn.{theirs}_blocks.{k - 2}.weight", conv_kernel)
+            m.update(_bn(f"{base}_bn", f"backbone.fpn.{theirs}_blocks.{k - 2}.1"))
+    m.update(_conv("rpn/rpn_head/rpn_conv", "rpn.head.conv"))
+    m.update(_conv("rpn/rpn_head/rpn_conv2", "rpn.head.conv.1.0"))
+    m.update(_conv("rpn/rpn_head/rpn_cls", "rpn.head.cls_logits"))
+    m.update(_conv("rpn/rpn_head/rpn_box", "rpn.head.bbox_pred"))
+    for i in range(1, 5):
+        m[f"roi_heads/conv_fc_head/box_conv{i}/kernel"] = (f"roi_heads.box_head.{i - 1}.0.weight", conv_kernel)
+        m.update(_bn(f"roi_heads/conv_fc_head/box_conv{i}_bn", f"roi_heads.box_head.{i - 1}.1"))
+    m.update(_dense("roi_heads/conv_fc_head/fc6", "roi_heads.box_head.5", flatten_dense_kernel(256, 7)))
+    m.update(_dense("roi_heads/cls_score", "roi_heads.box_predictor.cls_score"))
+    m.update(_dense("roi_heads/bbox_pred", "roi_heads.box_predictor.bbox_pred"))
+    if masks:
+        for i in range(1, 5):
+            m[f"mask_head/mask_fcn/mask_fcn{i}/kernel"] = (f"roi_heads.mask_head.mask_fcn{i}.weight",
+                                                           conv_kernel)
+            m.update(_bn(f"mask_head/mask_fcn/mask_fcn{i}_bn", f"roi_heads.mask_head.{i - 1}.1"))
+        m.update(_conv("mask_head/deconv", "roi_heads.mask_predictor.conv5_mask", deconv_kernel))
+        m.update(_conv("mask_head/predictor", "roi_heads.mask_predictor.mask_fcn_logits"))
+    return m
+
+
 _TV = "https://download.pytorch.org/models/"
 _D2 = "https://dl.fbaipublicfiles.com/detectron2/"
 ARCHITECTURES = {
@@ -239,6 +270,16 @@ ARCHITECTURES = {
         tuple(torchvision_coco_classes()), lambda: torchvision_rcnn_mapping(masks=True),
         "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth", _TV + "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
         "bf2d0c1e", "box AP 37.9, mask AP 34.6"),
+    ("torchvision", "fasterrcnn_resnet50_fpn_v2"): Architecture(
+        "torchvision", "fasterrcnn_resnet50_fpn_v2", "torchvision_fasterrcnn_resnet50_fpn_v2.yml",
+        tuple(torchvision_coco_classes()), lambda: torchvision_v2_mapping(masks=False),
+        "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
+        _TV + "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", "dd69338a", "box AP 46.7"),
+    ("torchvision", "maskrcnn_resnet50_fpn_v2"): Architecture(
+        "torchvision", "maskrcnn_resnet50_fpn_v2", "torchvision_maskrcnn_resnet50_fpn_v2.yml",
+        tuple(torchvision_coco_classes()), lambda: torchvision_v2_mapping(masks=True),
+        "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+        _TV + "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth", "73cbd019", "box AP 47.4, mask AP 41.8"),
 }
 
 

@@ -41,6 +41,12 @@ def test_resize_rounding():
     # 480 x 640 to 800: factor 5/3, 640 x 5/3 = 1066.67
     assert [int(x) for x in target_size(480, 640, 800.0, 1333.0)[:2]] == [800, 1067]
     assert [int(x) for x in target_size(480, 640, 800.0, 1333.0, "floor")[:2]] == [800, 1066]
+    # detectron2's int(x + 0.5): 2 x 3 to short side 3 gives a long side of 4.5 -> 5
+    # (TensorFlow's round is half to even: 4)
+    assert [int(x) for x in target_size(2, 3, 3.0, 1000.0, "detectron2")[:2]] == [3, 5]
+    assert [int(x) for x in target_size(2, 3, 3.0, 1000.0)[:2]] == [3, 4]
+    # capped by the long side: 100 x 1000 to 800 / 1333 -> 133.3 x 1333
+    assert [int(x) for x in target_size(100, 1000, 800.0, 1333.0, "detectron2")[:2]] == [133, 1333]
 
 
 def test_model_input_pads_normalized_zeros_to_the_divisor():
@@ -121,3 +127,22 @@ def test_min_box_size_drops_thin_boxes_before_nms():
     logits = tf.constant([[0.0, 5.0], [0.0, 5.0]])
     boxes, scores, classes, n = post(proposals, logits, tf.zeros([2, 2, 4]), tf.constant([100, 100]))
     assert int(n) == 1 and boxes[0].numpy().tolist() == [40.0, 40.0, 60.0, 60.0]
+
+
+@pytest.mark.parametrize("size", [(40, 61), (13, 20), (97, 148), (30, 45)])
+def test_pil_bilinear_resize_equals_pillow(size):
+    """detectron2 resizes uint8 images with Pillow; resize_image's
+    pil_bilinear must give Pillow's values exactly (down and up, aspect
+    kept as detectron2 keeps it)."""
+    from PIL import Image
+
+    from detect.datasets.pipeline import resize_image
+
+    rng = np.random.default_rng(size[0])
+    # smooth structure plus noise, as photos have both
+    yy, xx = np.mgrid[0:53, 0:80]
+    base = 127 + 100 * np.sin(xx / 7.0)[..., None] * np.cos(yy / 5.0)[..., None]
+    image = np.clip(base + rng.normal(0, 20, (53, 80, 3)), 0, 255).astype(np.uint8)
+    expected = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
+    got = resize_image(tf.constant(image, tf.float32), size[0], size[1], "pil_bilinear").numpy()
+    np.testing.assert_array_equal(got, expected)

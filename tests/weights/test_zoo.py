@@ -74,10 +74,11 @@ def detectron2_source(path, value):
 def new_style(name):
     """torchvision's current key names (Conv2dNormActivation), from the
     published files' flat ones."""
-    name = re.sub(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.", r"backbone.fpn.\1_blocks.\2.0.", name)
-    name = re.sub(r"^rpn\.head\.conv\.", "rpn.head.conv.0.0.", name)
-    return re.sub(r"^roi_heads\.mask_head\.mask_fcn(\d)\.",
-                  lambda m: f"roi_heads.mask_head.{int(m.group(1)) - 1}.0.", name)
+    name = re.sub(r"^backbone\.fpn\.(inner|layer)_blocks\.(\d+)\.(weight|bias)$",
+                  r"backbone.fpn.\1_blocks.\2.0.\3", name)
+    name = re.sub(r"^rpn\.head\.conv\.(weight|bias)$", r"rpn.head.conv.0.0.\1", name)
+    return re.sub(r"^roi_heads\.mask_head\.mask_fcn(\d)\.(weight|bias)$",
+                  lambda m: f"roi_heads.mask_head.{int(m.group(1)) - 1}.0.{m.group(2)}", name)
 
 
 def source_state(key, rng, style="flat"):
@@ -111,9 +112,10 @@ def test_map_covers_every_variable_and_tensor_once(key):
                if s.startswith(("backbone.body", "backbone.bottom_up"))) == 53
 
 
-@pytest.mark.parametrize("style", ["flat", "new"])
-def test_import_round_trip_and_tools_take_the_run(tmp_path, style):
-    key = ("torchvision", "maskrcnn_resnet50_fpn")
+@pytest.mark.parametrize("arch,style", [("maskrcnn_resnet50_fpn", "flat"), ("maskrcnn_resnet50_fpn", "new"),
+                                        ("maskrcnn_resnet50_fpn_v2", "new")])
+def test_import_round_trip_and_tools_take_the_run(tmp_path, arch, style):
+    key = ("torchvision", arch)
     state, ours = source_state(key, np.random.default_rng(1), style)
     state["backbone.body.bn1.num_batches_tracked"] = np.array(0, np.int64)  # bookkeeping: ignored
     path = str(tmp_path / "mask.pth")
@@ -122,12 +124,15 @@ def test_import_round_trip_and_tools_take_the_run(tmp_path, style):
     report, _ = cli.import_model(zoo.ARCHITECTURES[key], path, run, SMALL_TEST)
     assert report.assigned == len(ours) and report.ignored == ["backbone.body.bn1.num_batches_tracked"]
     cfg, model, _ = load_model(run)
-    assert cfg.TEST.SCALES == [96] and cfg.RESNETS.NORM_EPS == 0.0
+    assert cfg.TEST.SCALES == [96] and cfg.RESNETS.NORM_EPS == (1e-5 if arch.endswith("v2") else 0.0)
     for v in model.variables:
         np.testing.assert_array_equal(v.numpy(), ours[v.path], err_msg=v.path)
     with open(os.path.join(run, "classes.json")) as f:
         names = json.load(f)
     assert len(names) == 91 and names[1] == "person" and names[12] == "N/A" and names[90] == "toothbrush"
+    if arch.endswith("v2"):  # torchvision's own v2 names, as its state_dict() writes them
+        assert "rpn.head.conv.1.0.weight" in state and "roi_heads.box_head.5.weight" in state
+        assert "roi_heads.mask_head.3.1.running_var" in state and "backbone.fpn.inner_blocks.0.1.bias" in state
     if style == "flat":  # demo.py takes the run folder as it is
         from detect.cli.demo import main as demo
         assert demo(["--output", run, "--out-dir", str(tmp_path / "demo"), "--thresh", "0.0"]) == 0
@@ -211,3 +216,26 @@ def test_zoo_slots_map_by_name_onto_a_coco_dataset():
     assert class_mapping(["__background__", "a"], ["__background__", "b"]) is None  # same count: ids
     with pytest.raises(ValueError, match="share no name"):
         class_mapping(["__background__", "a", "b"], ["__background__", "c"])
+
+
+def test_torchvision_imagenet_resnet_as_backbone_weights(tmp_path):
+    """MODEL.WEIGHTS: torchvision's resnet50 .pth (BatchNorm2d buffers with
+    num_batches_tracked, the fc classifier) fills the resnet backbone."""
+    from detect.modeling.backbones import resnet
+
+    body = resnet(levels=(2, 3, 4, 5)).body
+    rng = np.random.default_rng(4)
+    mapping = zoo.torchvision_resnet_mapping(prefix="")
+    ours = {v.path: rng.normal(size=v.shape).astype(np.float32) for v in body.weights}
+    state = {mapping[p][0]: to_source(p, value) for p, value in ours.items()}
+    state.update({"fc.weight": np.zeros((1000, 2048), np.float32), "fc.bias": np.zeros(1000, np.float32),
+                  "bn1.num_batches_tracked": np.array(0, np.int64)})
+    path = str(tmp_path / "resnet50-0676ba61.pth")
+    save_state_dict(path, state)
+    loaded = resnet(weights=path, levels=(2, 3, 4, 5)).body
+    for v in loaded.weights:
+        np.testing.assert_array_equal(v.numpy(), ours[v.path], err_msg=v.path)
+    with pytest.raises(WeightsFileError, match="lacks 1 tensors.*layer4.2.conv3.weight"):
+        del state["layer4.2.conv3.weight"]
+        save_state_dict(path, state)
+        resnet(weights=path, levels=(2, 3, 4, 5))

@@ -1,0 +1,151 @@
+"""Starting a training run from a trained detector with other classes.
+
+    report = load_pretrained(model, "output/tv_maskrcnn", dataset.class_names)
+
+``source`` is a run folder (train_net.py's, or tools/import_weights.py's)
+or a model zoo weights file, whose architecture is recognized by its tensor
+names (zoo.ARCHITECTURES). Every variable of ``model`` whose path and shape
+match the pretrained model's is copied (backbone, FPN, RPN, box and mask
+heads). The class-specific predictors (class scores, per-class box deltas,
+per-class mask maps) keep the rows of the classes whose names the two share
+("person", "car"; "pedestrian" is "person") and the background's; the rows
+of new classes keep their fresh initialization. The report says which.
+"""
+import dataclasses
+import os
+from typing import List
+
+import numpy as np
+
+from detect.weights.read import read_state_dict
+from detect.weights.torch_zip import WeightsFileError
+
+# variable path suffix -> (axis of the class dimension, values per class)
+CLASS_SPECIFIC = {"roi_heads/cls_score/kernel": (1, 1), "roi_heads/cls_score/bias": (0, 1),
+                  "roi_heads/bbox_pred/kernel": (1, 4), "roi_heads/bbox_pred/bias": (0, 4),
+                  "mask_head/predictor/kernel": (3, 1), "mask_head/predictor/bias": (0, 1)}
+_ALIAS = {"pedestrian": "person"}
+
+
+@dataclasses.dataclass
+class PretrainedReport:
+    source: str
+    copied: int = 0
+    kept_classes: List[str] = dataclasses.field(default_factory=list)
+    new_classes: List[str] = dataclasses.field(default_factory=list)
+    fresh: List[str] = dataclasses.field(default_factory=list)  # variables left as initialized
+
+    def lines(self):
+        out = [f"pretrained: {self.copied} variables from {self.source}"]
+        if self.kept_classes or self.new_classes:
+            out.append(f"  predictor rows kept for {len(self.kept_classes)} classes of the same name"
+                       + (f": {', '.join(self.kept_classes[:10])}" if self.kept_classes else "")
+                       + ("..." if len(self.kept_classes) > 10 else ""))
+            out.append(f"  new classes (fresh rows): {', '.join(self.new_classes[:10]) or 'none'}"
+                       + ("..." if len(self.new_classes) > 10 else ""))
+        if self.fresh:
+            out.append(f"  {len(self.fresh)} variables without a pretrained value: "
+                       f"{', '.join(self.fresh[:6])}{', ...' if len(self.fresh) > 6 else ''}")
+        return out
+
+
+def _is_run(path):
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.yml"))
+
+
+def identify_architecture(state, path):
+    """The zoo architecture whose tensor map takes every tensor of ``state``."""
+    from detect.weights.zoo import ARCHITECTURES, IGNORED, canonical_torchvision_names
+
+    names = set(canonical_torchvision_names(state))
+    for key, arch in ARCHITECTURES.items():
+        sources = {src for src, _ in arch.mapping().values()}
+        if sources <= names and all(IGNORED.search(n) for n in names - sources):
+            return arch
+    raise WeightsFileError(f"{path} is no architecture of tools/import_weights.py --list; import "
+                           "it into a run folder first, or pass a run folder")
+
+
+def pretrained_model(source):
+    """(variables by path, class names) of a run folder or a zoo file."""
+    from detect.cli.import_weights import build_zoo_model
+    from detect.engine.checkpoint import load_model, read_class_names
+
+    if _is_run(source):
+        _, model, _ = load_model(source)
+        return {v.path: v.numpy() for v in model.variables}, read_class_names(source)
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"--weights {source} is neither a run folder (config.yml, "
+                                "checkpoints/) nor a weights file")
+    state = read_state_dict(source)
+    arch = identify_architecture(state, source)
+    model, _ = build_zoo_model(arch, state, source)
+    return {v.path: v.numpy() for v in model.variables}, list(arch.class_names)
+
+
+def _class_rows(old_names, new_names):
+    """{new class id: old class id} by name, the background 0 -> 0."""
+    index = {_ALIAS.get(n, n): i for i, n in enumerate(old_names) if i > 0}
+    rows = {0: 0}
+    for i, n in enumerate(new_names):
+        if i > 0 and _ALIAS.get(n, n) in index:
+            rows[i] = index[_ALIAS.get(n, n)]
+    return rows
+
+
+def _merge_classes(fresh, old, axis, per_class, rows):
+    """fresh's class slices replaced by old's for the classes in ``rows``."""
+    out = np.array(fresh, copy=True)
+    for new, src in rows.items():
+        dst = [slice(None)] * out.ndim
+        take = [slice(None)] * old.ndim
+        dst[axis] = slice(new * per_class, (new + 1) * per_class)
+        take[axis] = slice(src * per_class, (src + 1) * per_class)
+        out[tuple(dst)] = old[tuple(take)]
+    return out
+
+
+def load_pretrained(model, source, class_names):
+    """Copies a pretrained detector into a built ``model`` (see the module
+    docstring). class_names: the new model's classes, background first.
+    Returns a PretrainedReport."""
+    values, old_names = pretrained_model(source)
+    rows = _class_rows(old_names, class_names)
+    report = PretrainedReport(source)
+    report.kept_classes = [class_names[i] for i in sorted(rows) if i > 0]
+    report.new_classes = [n for i, n in enumerate(class_names) if i > 0 and i not in rows]
+    for v in model.variables:
+        old = values.get(v.path)
+        if old is None:
+            report.fresh.append(v.path)
+            continue
+        if tuple(old.shape) == tuple(v.shape) and list(old_names) == list(class_names):
+            v.assign(old)
+        elif v.path in CLASS_SPECIFIC:
+            axis, per_class = CLASS_SPECIFIC[v.path]
+            v.assign(_merge_classes(v.numpy(), old, axis, per_class, rows))
+        elif tuple(old.shape) == tuple(v.shape):
+            v.assign(old)
+        else:
+            report.fresh.append(v.path)
+            continue
+        report.copied += 1
+    if not report.copied:
+        raise WeightsFileError(f"no variable of this model is in {source}: another architecture? "
+                               "Train with the config the pretrained model was made with "
+                               "(its config.yml, or experiments/cfgs/zoo/)")
+    return report
+
+
+def is_pretrained_source(weights):
+    """True for MODEL.WEIGHTS naming a whole detector (run folder or zoo file),
+    not a backbone's weights."""
+    if _is_run(weights):
+        return True
+    if not os.path.isfile(weights) or weights.endswith((".h5", ".keras", ".npy")):
+        return False
+    try:
+        identify_architecture(read_state_dict(weights), weights)
+    except (WeightsFileError, FileNotFoundError):
+        return False
+    return True

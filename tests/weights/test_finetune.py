@@ -1,0 +1,99 @@
+"""Fine-tuning from a pretrained detector with other classes: every layer
+that fits is copied, predictor rows follow the class names, the rest stays
+as initialized; train_net.py --weights RUN says so and trains."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from detect.config import get_cfg, merge_from_file, merge_from_list
+from detect.datasets.toy import write_toy_dataset
+from detect.engine.checkpoint import load_model
+from detect.modeling.build import build_model
+from detect.weights import WeightsFileError
+from detect.weights.finetune import is_pretrained_source, load_pretrained
+from tests.engine.runs import ROOT, make_run, tool
+
+CFG = os.path.join(ROOT, "experiments", "cfgs", "toy_mask_rcnn.yml")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("pretrained") / "run")
+    make_run(out, config="toy_mask_rcnn.yml")  # classes: circle, rectangle, triangle
+    return out
+
+
+def model_for(num_classes):
+    cfg = get_cfg()
+    merge_from_file(cfg, CFG)
+    merge_from_list(cfg, ["MODEL.NUM_CLASSES", str(num_classes)])
+    tf.keras.utils.set_random_seed(5)
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
+    return model
+
+
+def test_rows_follow_class_names(run):
+    _, old, _ = load_model(run)
+    old = {v.path: v.numpy() for v in old.variables}
+    model = model_for(3)
+    fresh = {v.path: v.numpy() for v in model.variables}
+    names = ["__background__", "triangle", "hexagon"]
+    report = load_pretrained(model, run, names)
+    assert report.kept_classes == ["triangle"] and report.new_classes == ["hexagon"]
+    assert report.fresh == [] and report.copied == len(model.variables)
+    got = {v.path: v.numpy() for v in model.variables}
+    # shared layers: the pretrained values
+    for path in ("block1_conv1/kernel", "fpn/fpn_output2/kernel", "rpn/rpn_head/rpn_cls/kernel",
+                 "roi_heads/fc_head/fc6/kernel", "mask_head/deconv/kernel"):
+        np.testing.assert_array_equal(got[path], old[path], err_msg=path)
+    cls, box, mask = "roi_heads/cls_score/kernel", "roi_heads/bbox_pred/kernel", "mask_head/predictor/kernel"
+    # background <- background, triangle (old 3) -> 1, hexagon keeps its fresh column
+    np.testing.assert_array_equal(got[cls][:, 0], old[cls][:, 0])
+    np.testing.assert_array_equal(got[cls][:, 1], old[cls][:, 3])
+    np.testing.assert_array_equal(got[cls][:, 2], fresh[cls][:, 2])
+    np.testing.assert_array_equal(got["roi_heads/cls_score/bias"], [old["roi_heads/cls_score/bias"][0],
+                                                                     old["roi_heads/cls_score/bias"][3],
+                                                                     fresh["roi_heads/cls_score/bias"][2]])
+    np.testing.assert_array_equal(got[box][:, 4:8], old[box][:, 12:16])
+    np.testing.assert_array_equal(got[box][:, 8:12], fresh[box][:, 8:12])
+    np.testing.assert_array_equal(got[mask][..., 1], old[mask][..., 3])
+    np.testing.assert_array_equal(got[mask][..., 2], fresh[mask][..., 2])
+
+
+def test_another_architecture_is_refused(run, tmp_path):
+    cfg = get_cfg()
+    merge_from_file(cfg, os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml"))
+    merge_from_list(cfg, ["MODEL.BACKBONE", "tiny", "MODEL.NUM_CLASSES", "4", "FPN.CHANNELS", "32"])
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
+    report = load_pretrained(model, run, ["__background__", "circle", "rectangle", "triangle"])
+    assert report.fresh  # the layers that do not fit stay as initialized, and are named
+    assert not is_pretrained_source(str(tmp_path))  # a folder without config.yml
+    with pytest.raises(FileNotFoundError, match="neither a run folder"):
+        load_pretrained(model, str(tmp_path / "nothing"), ["__background__", "a"])
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"not weights")
+    assert not is_pretrained_source(str(bad))
+    with pytest.raises(WeightsFileError):
+        load_pretrained(model, str(bad), ["__background__", "a"])
+
+
+def test_train_net_fine_tunes_from_a_run(run, tmp_path, capsys):
+    data = tmp_path / "data"
+    write_toy_dataset(str(data / "toy"), num_train=2, num_test=1, seed=4, workers=1)
+    out = str(tmp_path / "tuned")
+    tiny = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TRAIN.WARMUP_ITERS", "1",
+            "TRAIN.IMS_PER_BATCH", "1", "TRAIN.SNAPSHOT_ITERS", "1"]
+    code = tool("train_net").main(["--cfg", CFG, "--dataset", "toy_coco_train", "--data-dir", str(data),
+                                   "--weights", run, "--iters", "1", "--output", out, "--no-progress",
+                                   "--set", *tiny])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "pretrained: " in printed and f"variables from {run}" in printed
+    assert "predictor rows kept for 3 classes of the same name: circle, rectangle, triangle" in printed
+    with open(os.path.join(out, "classes.json")) as f:
+        assert json.load(f) == ["__background__", "circle", "rectangle", "triangle"]
