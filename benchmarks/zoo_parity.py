@@ -32,7 +32,8 @@ import numpy as np
 
 ARCHS = {"fasterrcnn_resnet50_fpn": "torchvision", "maskrcnn_resnet50_fpn": "torchvision",
          "fasterrcnn_resnet50_fpn_v2": "torchvision", "maskrcnn_resnet50_fpn_v2": "torchvision",
-         "faster_rcnn_R_50_FPN_1x": "detectron2", "mask_rcnn_R_50_FPN_1x": "detectron2"}
+         "faster_rcnn_R_50_FPN_1x": "detectron2", "mask_rcnn_R_50_FPN_1x": "detectron2",
+         "faster_rcnn_R_50_C4_1x": "detectron2"}
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -132,11 +133,12 @@ def main():
                                                 count=rgb.shape[1]).astype(bool)
             if i == 0:
                 feats = model.features(image)
-                for k in range(2, 7):
-                    t = ref[f"features/{k - 2 if k < 6 else 'pool'}"]
-                    o = feats[f"p{k}"][0].numpy()
+                levels = sorted(k.split("/")[1] for k in ref.files
+                                if k.startswith("features/") and k != "features/input_size")
+                for level in levels:
+                    t, o = ref[f"features/{level}"], feats[level][0].numpy()
                     h, w = min(t.shape[0], o.shape[0]), min(t.shape[1], o.shape[1])
-                    print(json.dumps({"arch": arch_name, "level": f"p{k}", "shape_ours": list(o.shape),
+                    print(json.dumps({"arch": arch_name, "level": level, "shape_ours": list(o.shape),
                                       "shape_source": list(t.shape),
                                       "max_abs_diff": float(np.abs(t[:h, :w] - o[:h, :w]).max()),
                                       "max_abs": float(np.abs(t).max())}), flush=True)

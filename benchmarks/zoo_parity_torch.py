@@ -29,7 +29,8 @@ from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 
-D2_CONFIGS = {"faster_rcnn_R_50_FPN_1x": "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
+D2_CONFIGS = {"faster_rcnn_R_50_C4_1x": "COCO-Detection/faster_rcnn_R_50_C4_1x.yaml",
+              "faster_rcnn_R_50_FPN_1x": "COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
               "mask_rcnn_R_50_FPN_1x": "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x.yaml"}
 
 
@@ -64,9 +65,10 @@ class Detectron2Model:
         return out
 
     def features(self, rgb):
+        """{our level name: features} (p2..p6, or c4 for res4)."""
         images = self.model.preprocess_image([self.inputs(rgb)])
         feats = self.model.backbone(images.tensor)
-        return {k[1:]: v for k, v in feats.items()}, images.tensor.shape[-2:]
+        return {"c4" if k == "res4" else k: v for k, v in feats.items()}, images.tensor.shape[-2:]
 
     def state_dict(self):
         return self.model.state_dict()
@@ -100,6 +102,8 @@ def calibrate(model, images, seed):
 
     def measure(module, inputs):
         x = inputs[0]
+        if x.shape[0] == 0:  # a head without RoIs in this pass keeps 0 / 1
+            return
         module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
         module.running_var.copy_(x.var(dim=(0, 2, 3)).clamp(min=1e-4))
 
@@ -112,8 +116,10 @@ def calibrate(model, images, seed):
             m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
             m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
             hooks.append(m.register_forward_pre_hook(measure))
-    if v2:
+    if v2:  # every RoI a detection, so that the mask head sees RoIs too
+        thresh, model.roi_heads.score_thresh = model.roi_heads.score_thresh, 0.0
         model(images[:1])
+        model.roi_heads.score_thresh = thresh
     else:
         batch = model.transform(images)[0]
         model.backbone.body(batch.tensors)
@@ -141,20 +147,32 @@ def calibrate_detectron2(d2, images, seed):
         module.running_var.copy_(x.var(dim=(0, 2, 3)).clamp(min=1e-4))
 
     # detectron2 calls each conv's norm inside its Conv2d: the hooks see it
-    body = d2.model.backbone.bottom_up
-    for m in body.modules():
+    # every frozen BatchNorm, the C4 box head's res5 included (on the RoIs of
+    # one pass of the whole model)
+    for m in d2.model.modules():
         if isinstance(m, D2FrozenBN):
             m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
             m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
             hooks.append(m.register_forward_pre_hook(measure))
+    seen = []  # the box features of the calibration pass, to scale the class scores by
+    hooks.append(d2.model.roi_heads.box_predictor.register_forward_pre_hook(
+        lambda module, inputs: seen.append(inputs[0].detach().clone())))
     rgb = [(x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for x in images]
-    batch = d2.model.preprocess_image([d2.inputs(r) for r in rgb])
-    body(batch.tensor)
+    d2.model([d2.inputs(rgb[0])])
     for h in hooks:
         h.remove()
     roi = d2.model.roi_heads
-    roi.box_predictor.cls_score.weight.normal_(0, 0.03, generator=g)
-    roi.box_predictor.cls_score.bias.normal_(0, 1.0, generator=g)
+    # class logits that vary from RoI to RoI by about 3 (a trained head's
+    # are confident and differ between objects): the weights scaled to the
+    # features' spread around their mean, the bias centring them. Random
+    # heads give features much alike over the RoIs (the C4 head's 2048
+    # averages most of all); scaled by their size instead, every RoI would
+    # get the same near-certain class, and the 100 kept would be a draw.
+    feats = seen[0]
+    mean, spread = feats.mean(0), (feats - feats.mean(0)).pow(2).mean().sqrt()
+    dim = roi.box_predictor.cls_score.weight.shape[1]
+    w = roi.box_predictor.cls_score.weight.normal_(0, 3.0 / (float(spread) * dim ** 0.5), generator=g)
+    roi.box_predictor.cls_score.bias.copy_(-(w @ mean) + torch.randn(w.shape[0], generator=g))
     roi.box_predictor.bbox_pred.weight.normal_(0, 0.01, generator=g)
     rpn = d2.model.proposal_generator.rpn_head
     rpn.objectness_logits.weight.normal_(0, 0.05, generator=g)
@@ -209,10 +227,10 @@ def main():
             if i == 0:
                 if isinstance(model, Detectron2Model):
                     feats, size = model.features(rgb)
-                    feats = {str(int(k) - 2) if k != "6" else "pool": v for k, v in feats.items()}
-                else:
+                else:  # torchvision's "0".."3", "pool" are P2..P6
                     batch = model.transform([image])[0]
                     feats, size = model.backbone(batch.tensors), batch.tensors.shape[-2:]
+                    feats = {f"p{int(k) + 2}" if k != "pool" else "p6": v for k, v in feats.items()}
                 for k, v in feats.items():
                     results[f"features/{k}"] = v[0].permute(1, 2, 0).numpy()
                 results["features/input_size"] = np.array(size)

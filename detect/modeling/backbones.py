@@ -232,7 +232,7 @@ def resnet(weights="", levels=(4,), depth=50, stride_in_1x1=False, norm_eps=1e-5
 
     _check_levels(levels, (2, 3, 4, 5), "resnet")
     inputs, outputs = resnet_body(depth, stride_in_1x1, norm_eps, top_level=max(levels))
-    box_head = ("res5", 2048) if max(levels) == 4 else ("fc", 1024)
+    box_head = ("resnet_res5", 2048) if max(levels) == 4 else ("fc", 1024)
     backbone = _backbone("resnet", inputs, outputs, levels, 512, box_head,
                          ["stem_"] + [f"res{s}_" for s in range(2, 6)])
     if weights:

@@ -2,6 +2,8 @@
 
   fc        Flatten, then 2 fully connected layers of ``dim`` with ReLU
             (fc6, fc7): the FPN 2-fc head (dim 1024), and tiny's (256).
+  resnet_res5  the zoos' res5 (resnet.py) and global average pooling on
+            14 x 14 RoIs of c4 (detectron2's C4 layout, RESNETS.*).
   conv_fc   4 x (3x3 conv 256, frozen BatchNorm, ReLU), flatten, 1 fc of
             ``dim`` (torchvision's v2 detectors; MODEL.BOX_HEAD_CONVS).
   vgg16_fc  VGG16's fc6 / fc7 (4096) with dropout 0.5, as py-faster-rcnn;
@@ -56,6 +58,26 @@ def conv_fc(weights="", dim=1024, num_convs=4, conv_dim=256, norm_eps=1e-5):
 
 conv_fc.cfg_options = lambda cfg: {"num_convs": cfg.MODEL.BOX_HEAD_CONVS,
                                    "norm_eps": cfg.RESNETS.NORM_EPS}
+
+
+@BOX_HEADS.register("resnet_res5")
+def resnet_res5(weights="", dim=2048, stride_in_1x1=False, norm_eps=1e-5):
+    """The model zoos' res5 stage (resnet.py: no conv biases, frozen
+    BatchNorm) and a global average pool on 14 x 14 RoIs of c4: the C4
+    layout of detectron2's Res5ROIHeads. [K, 14, 14, 1024] -> [K, 2048]."""
+    from detect.modeling.resnet import BLOCKS, stage
+
+    if dim != 2048:
+        raise ValueError(f"the resnet_res5 box head is 2048 wide; MODEL.BOX_HEAD_DIM {dim} does not apply")
+    inputs = keras.Input((None, None, 1024))
+    res5 = keras.Model(inputs, stage(inputs, 5, BLOCKS[50][3], stride_in_1x1, norm_eps), name="res5")
+    head = keras.Sequential([res5, keras.layers.GlobalAveragePooling2D()], name="resnet_res5_head")
+    head.pooled_size = 14
+    return head
+
+
+resnet_res5.cfg_options = lambda cfg: {"stride_in_1x1": cfg.RESNETS.STRIDE_IN_1X1,
+                                       "norm_eps": cfg.RESNETS.NORM_EPS}
 
 
 @BOX_HEADS.register("vgg16_fc")

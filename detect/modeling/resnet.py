@@ -87,6 +87,16 @@ def bottleneck(x, width, out, stride, stride_in_1x1, eps, name, project):
     return keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([y, shortcut]))
 
 
+def stage(x, level, count, stride_in_1x1=False, eps=1e-5):
+    """Stage res<level> (2..5): ``count`` bottleneck blocks, the first with
+    a projection shortcut and (past res2) stride 2."""
+    width = 64 * 2 ** (level - 2)
+    for b in range(count):
+        stride = 2 if b == 0 and level > 2 else 1
+        x = bottleneck(x, width, 4 * width, stride, stride_in_1x1, eps, f"res{level}_{b}", project=b == 0)
+    return x
+
+
 def resnet_body(depth=50, stride_in_1x1=False, eps=1e-5, top_level=5):
     """(inputs, {level: output}) of a ResNet up to level ``top_level`` (c2..c5)."""
     if depth not in BLOCKS:
@@ -99,11 +109,6 @@ def resnet_body(depth=50, stride_in_1x1=False, eps=1e-5, top_level=5):
     x = keras.layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
     x = keras.layers.MaxPooling2D(3, 2, name="stem_pool")(x)
     outputs = {}
-    for stage, count in zip(range(2, top_level + 1), BLOCKS[depth]):
-        width = 64 * 2 ** (stage - 2)
-        for b in range(count):
-            stride = 2 if b == 0 and stage > 2 else 1
-            x = bottleneck(x, width, 4 * width, stride, stride_in_1x1, eps, f"res{stage}_{b}",
-                           project=b == 0)
-        outputs[stage] = x
+    for level, count in zip(range(2, top_level + 1), BLOCKS[depth]):
+        outputs[level] = x = stage(x, level, count, stride_in_1x1, eps)
     return inputs, outputs

@@ -7,6 +7,7 @@ the ``rpn_cls`` / ``rpn_box`` losses, and proposals; inference: proposals
 (proposals.py: per-level top-k, merged NMS, top-n).
 """
 import keras
+import numpy as np
 import tensorflow as tf
 
 from detect.boxes.anchors import corner_anchors, grid_anchors, reference_anchors
@@ -80,7 +81,13 @@ class RPN(keras.layers.Layer):
         conv's width unless RPN.CONV_CHANNELS sets it."""
         r, a = cfg.RPN, cfg.ANCHOR
         names = sorted(strides, key=strides.get)
-        if len(names) == 1:
+        if len(names) == 1 and a.STYLE != "py-faster-rcnn":
+            # detectron2's C4: ANCHOR.SIZES all on the one level, size-major
+            if not a.SIZES:
+                raise ValueError(f"ANCHOR.STYLE {a.STYLE} needs ANCHOR.SIZES")
+            anchors = {names[0]: np.concatenate([corner_anchors(size, a.RATIOS, a.STYLE == "torchvision")
+                                                 for size in a.SIZES])}
+        elif len(names) == 1:
             anchors = {names[0]: reference_anchors(a.BASE_SIZE, a.RATIOS, a.SCALES)}
         else:
             if len(a.SIZES) != len(names):

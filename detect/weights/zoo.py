@@ -257,6 +257,25 @@ def torchvision_v2_mapping(masks):
     return m
 
 
+def detectron2_c4_mapping():
+    """{our variable path: (detectron2 name, layout change)} of
+    faster_rcnn_R_50_C4: the ResNet to res4 as the backbone, RPN on res4
+    (15 anchors a cell), res5 and the predictor in the RoI heads."""
+    m = detectron2_resnet_mapping(prefix="backbone.", stages=(2, 3, 4))
+    res5 = detectron2_resnet_mapping(prefix="roi_heads.", stages=(5,))
+    m.update({k: v for k, v in res5.items() if k.startswith("res5_")})  # the box head's res5
+    m.update(_conv("rpn/rpn_head/rpn_conv", "proposal_generator.rpn_head.conv"))
+    m.update(_conv("rpn/rpn_head/rpn_cls", "proposal_generator.rpn_head.objectness_logits"))
+    m.update(_conv("rpn/rpn_head/rpn_box", "proposal_generator.rpn_head.anchor_deltas"))
+    m["roi_heads/cls_score/kernel"] = ("roi_heads.box_predictor.cls_score.weight",
+                                       _then(background_first_rows, dense_kernel))
+    m["roi_heads/cls_score/bias"] = ("roi_heads.box_predictor.cls_score.bias", background_first_rows)
+    m["roi_heads/bbox_pred/kernel"] = ("roi_heads.box_predictor.bbox_pred.weight",
+                                       _then(with_background_rows(4), dense_kernel))
+    m["roi_heads/bbox_pred/bias"] = ("roi_heads.box_predictor.bbox_pred.bias", with_background_rows(4))
+    return m
+
+
 _TV = "https://download.pytorch.org/models/"
 _D2 = "https://dl.fbaipublicfiles.com/detectron2/"
 ARCHITECTURES = {
@@ -297,6 +316,10 @@ for _name, _path, _ap in [
          "box AP 40.2")]:
     ARCHITECTURES[("detectron2", _name)] = _detectron2(
         _name, "detectron2_faster_rcnn_R_50_FPN.yml", False, _path, _ap)
+ARCHITECTURES[("detectron2", "faster_rcnn_R_50_C4_1x")] = Architecture(
+    "detectron2", "faster_rcnn_R_50_C4_1x", "detectron2_faster_rcnn_R_50_C4.yml",
+    tuple(contiguous_coco_classes()), detectron2_c4_mapping, "model_final_721ade.pkl",
+    _D2 + "COCO-Detection/faster_rcnn_R_50_C4_1x/137257644/model_final_721ade.pkl", "", "box AP 35.7")
 for _name, _path, _ap in [
         ("mask_rcnn_R_50_FPN_1x",
          "COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_1x/137260431/model_final_a54504.pkl",

@@ -19,7 +19,8 @@ from tests.weights.torch_files import save_state_dict
 
 TORCHVISION = [k for k in zoo.ARCHITECTURES if k[0] == "torchvision"]
 # one per config (1x and 3x share theirs)
-DETECTRON2 = [("detectron2", "faster_rcnn_R_50_FPN_1x"), ("detectron2", "mask_rcnn_R_50_FPN_3x")]
+DETECTRON2 = [("detectron2", "faster_rcnn_R_50_FPN_1x"), ("detectron2", "mask_rcnn_R_50_FPN_3x"),
+              ("detectron2", "faster_rcnn_R_50_C4_1x")]
 SMALL_TEST = ["TEST.SCALES", "[96]", "TEST.MAX_SIZE", "128"]
 
 
@@ -106,10 +107,9 @@ def test_map_covers_every_variable_and_tensor_once(key):
     assert set(mapping) == set(paths)
     sources = [src for src, _ in mapping.values()]
     assert len(set(sources)) == len(sources)
-    # torchvision's ResNet-50 has 53 convs (49 + 4 projections) and as many BatchNorms
+    # ResNet-50 has 53 convs (49 + 4 projections), res5 in the box head for C4
     assert sum(s.endswith(("conv1.weight", "conv2.weight", "conv3.weight", "downsample.0.weight",
-                           "shortcut.weight")) for s in sources
-               if s.startswith(("backbone.body", "backbone.bottom_up"))) == 53
+                           "shortcut.weight")) for s in sources) == 53
 
 
 @pytest.mark.parametrize("arch,style", [("maskrcnn_resnet50_fpn", "flat"), ("maskrcnn_resnet50_fpn", "new"),
