@@ -70,8 +70,10 @@ class DetectorExport(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="images")])
     def serve(self, images):
         height, width = tf.shape(images)[1], tf.shape(images)[2]
-        tf.debugging.assert_positive(tf.stack([height, width]),
-                                     message="the image has no pixels (height or width 0)")
+        check = tf.debugging.assert_positive(tf.stack([height, width]),
+                                             message="the image has no pixels (height or width 0)")
+        with tf.control_dependencies([check]):  # before the resize can fail on it
+            images = tf.identity(images)
         image, size = model_input(images[0], self._scale, self._max_size, self._normalization,
                                   self._rounding, self._divisor, self._resize_method)
         out = self.model.detect(image, size, tf.stack([height, width])[None])
