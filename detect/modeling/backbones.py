@@ -226,8 +226,9 @@ def tiny(weights="", levels=(4,)):
 def resnet(weights="", levels=(4,), depth=50, stride_in_1x1=False, norm_eps=1e-5):
     """The model zoos' ResNet (resnet.py) with frozen BatchNorm everywhere.
     weights: "" (random; the usual case, since detect/weights/ fills it when
-    a zoo model is imported) or a torchvision ImageNet ResNet state dict
-    (resnet50-*.pth), read without PyTorch."""
+    a zoo model is imported), or an ImageNet ResNet read without PyTorch:
+    torchvision's state dict (resnet50-*.pth; RESNETS.STRIDE_IN_1X1 false)
+    or detectron2's MSRA R-50.pkl (Caffe2 blobs; STRIDE_IN_1X1 true)."""
     from detect.modeling.resnet import resnet_body
 
     _check_levels(levels, (2, 3, 4, 5), "resnet")

@@ -39,9 +39,8 @@ def _state_of(obj, path):
         obj = obj["model"]
     elif "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
-    if "blobs" in obj and isinstance(obj["blobs"], dict) and len(obj) <= 2:
-        raise WeightsFileError(f"{path} is a Caffe2 / Detectron (v1) blobs file; its names are "
-                               "not supported yet")
+    if "blobs" in obj and isinstance(obj["blobs"], dict):  # a Caffe2 / Detectron (v1) file
+        obj = obj["blobs"]
     state = _flatten(obj, path)
     if not state:
         raise WeightsFileError(f"{path} holds no arrays")

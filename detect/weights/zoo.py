@@ -109,22 +109,31 @@ def _bn(ours, theirs):
             f"{ours}/moving_variance": (f"{theirs}.running_var", same)}
 
 
-def torchvision_resnet_mapping(prefix="backbone.body.", depth=50, top_level=5):
-    """Our resnet backbone (resnet.py) <- torchvision's ResNet names."""
+def _resnet_mapping(stages, depth, stem, block, norm, shortcut):
+    """Our resnet (resnet.py) <- a zoo's ResNet names. stem: (conv, norm)
+    names; block(stage, b): a block's prefix; norm(k): the suffix of conv
+    k's BatchNorm; shortcut: (conv, norm) suffixes of the projection."""
     from detect.modeling.resnet import BLOCKS
 
-    m = {"stem_conv/kernel": (f"{prefix}conv1.weight", conv_kernel)}
-    m.update(_bn("stem_bn", f"{prefix}bn1"))
-    for stage, count in zip(range(2, top_level + 1), BLOCKS[depth]):
-        for b in range(count):
-            ours, theirs = f"res{stage}_{b}", f"{prefix}layer{stage - 1}.{b}"
+    m = {"stem_conv/kernel": (f"{stem[0]}.weight", conv_kernel)}
+    m.update(_bn("stem_bn", stem[1]))
+    for stage in stages:
+        for b in range(BLOCKS[depth][stage - 2]):
+            ours, theirs = f"res{stage}_{b}", block(stage, b)
             for k in (1, 2, 3):
                 m[f"{ours}_conv{k}/kernel"] = (f"{theirs}.conv{k}.weight", conv_kernel)
-                m.update(_bn(f"{ours}_bn{k}", f"{theirs}.bn{k}"))
+                m.update(_bn(f"{ours}_bn{k}", f"{theirs}{norm(k)}"))
             if b == 0:
-                m[f"{ours}_shortcut/kernel"] = (f"{theirs}.downsample.0.weight", conv_kernel)
-                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}.downsample.1"))
+                m[f"{ours}_shortcut/kernel"] = (f"{theirs}{shortcut[0]}.weight", conv_kernel)
+                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}{shortcut[1]}"))
     return m
+
+
+def torchvision_resnet_mapping(prefix="backbone.body.", depth=50, top_level=5):
+    """Our resnet backbone <- torchvision's ResNet names (layer<s-1>.<b>)."""
+    return _resnet_mapping(range(2, top_level + 1), depth, (f"{prefix}conv1", f"{prefix}bn1"),
+                           lambda stage, b: f"{prefix}layer{stage - 1}.{b}", lambda k: f".bn{k}",
+                           (".downsample.0", ".downsample.1"))
 
 
 def _conv(ours, theirs, kernel=conv_kernel):
@@ -180,21 +189,25 @@ def _then(*steps):
 
 
 def detectron2_resnet_mapping(prefix="backbone.bottom_up.", stages=(2, 3, 4, 5), depth=50):
-    """Our resnet backbone (resnet.py) <- detectron2's ResNet names
-    (res<s>.<b>.conv<k> with its FrozenBatchNorm as conv<k>.norm)."""
-    from detect.modeling.resnet import BLOCKS
+    """Our resnet backbone <- detectron2's ResNet names (res<s>.<b>.conv<k>,
+    its FrozenBatchNorm as conv<k>.norm)."""
+    return _resnet_mapping(stages, depth, (f"{prefix}stem.conv1", f"{prefix}stem.conv1.norm"),
+                           lambda stage, b: f"{prefix}res{stage}.{b}", lambda k: f".conv{k}.norm",
+                           (".shortcut", ".shortcut.norm"))
 
-    m = {"stem_conv/kernel": (f"{prefix}stem.conv1.weight", conv_kernel)}
-    m.update(_bn("stem_bn", f"{prefix}stem.conv1.norm"))
-    for stage in stages:
-        for b in range(BLOCKS[depth][stage - 2]):
-            ours, theirs = f"res{stage}_{b}", f"{prefix}res{stage}.{b}"
-            for k in (1, 2, 3):
-                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}.conv{k}.weight", conv_kernel)
-                m.update(_bn(f"{ours}_bn{k}", f"{theirs}.conv{k}.norm"))
-            if b == 0:
-                m[f"{ours}_shortcut/kernel"] = (f"{theirs}.shortcut.weight", conv_kernel)
-                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}.shortcut.norm"))
+
+def _detectron2_rpn_and_predictor():
+    """The RPN head and the box predictor (background last, no background
+    box rows), as every detectron2 R-CNN names them."""
+    m = _conv("rpn/rpn_head/rpn_conv", "proposal_generator.rpn_head.conv")
+    m.update(_conv("rpn/rpn_head/rpn_cls", "proposal_generator.rpn_head.objectness_logits"))
+    m.update(_conv("rpn/rpn_head/rpn_box", "proposal_generator.rpn_head.anchor_deltas"))
+    m["roi_heads/cls_score/kernel"] = ("roi_heads.box_predictor.cls_score.weight",
+                                       _then(background_first_rows, dense_kernel))
+    m["roi_heads/cls_score/bias"] = ("roi_heads.box_predictor.cls_score.bias", background_first_rows)
+    m["roi_heads/bbox_pred/kernel"] = ("roi_heads.box_predictor.bbox_pred.weight",
+                                       _then(with_background_rows(4), dense_kernel))
+    m["roi_heads/bbox_pred/bias"] = ("roi_heads.box_predictor.bbox_pred.bias", with_background_rows(4))
     return m
 
 
@@ -205,17 +218,9 @@ def detectron2_rcnn_mapping(masks):
     for k in range(2, 6):
         m.update(_conv(f"fpn/fpn_lateral{k}", f"backbone.fpn_lateral{k}"))
         m.update(_conv(f"fpn/fpn_output{k}", f"backbone.fpn_output{k}"))
-    m.update(_conv("rpn/rpn_head/rpn_conv", "proposal_generator.rpn_head.conv"))
-    m.update(_conv("rpn/rpn_head/rpn_cls", "proposal_generator.rpn_head.objectness_logits"))
-    m.update(_conv("rpn/rpn_head/rpn_box", "proposal_generator.rpn_head.anchor_deltas"))
+    m.update(_detectron2_rpn_and_predictor())
     m.update(_dense("roi_heads/fc_head/fc6", "roi_heads.box_head.fc1", flatten_dense_kernel(256, 7)))
     m.update(_dense("roi_heads/fc_head/fc7", "roi_heads.box_head.fc2"))
-    m["roi_heads/cls_score/kernel"] = ("roi_heads.box_predictor.cls_score.weight",
-                                       _then(background_first_rows, dense_kernel))
-    m["roi_heads/cls_score/bias"] = ("roi_heads.box_predictor.cls_score.bias", background_first_rows)
-    m["roi_heads/bbox_pred/kernel"] = ("roi_heads.box_predictor.bbox_pred.weight",
-                                       _then(with_background_rows(4), dense_kernel))
-    m["roi_heads/bbox_pred/bias"] = ("roi_heads.box_predictor.bbox_pred.bias", with_background_rows(4))
     if masks:
         for i in range(1, 5):
             m.update(_conv(f"mask_head/mask_fcn/mask_fcn{i}", f"roi_heads.mask_head.mask_fcn{i}"))
@@ -264,15 +269,7 @@ def detectron2_c4_mapping():
     m = detectron2_resnet_mapping(prefix="backbone.", stages=(2, 3, 4))
     res5 = detectron2_resnet_mapping(prefix="roi_heads.", stages=(5,))
     m.update({k: v for k, v in res5.items() if k.startswith("res5_")})  # the box head's res5
-    m.update(_conv("rpn/rpn_head/rpn_conv", "proposal_generator.rpn_head.conv"))
-    m.update(_conv("rpn/rpn_head/rpn_cls", "proposal_generator.rpn_head.objectness_logits"))
-    m.update(_conv("rpn/rpn_head/rpn_box", "proposal_generator.rpn_head.anchor_deltas"))
-    m["roi_heads/cls_score/kernel"] = ("roi_heads.box_predictor.cls_score.weight",
-                                       _then(background_first_rows, dense_kernel))
-    m["roi_heads/cls_score/bias"] = ("roi_heads.box_predictor.cls_score.bias", background_first_rows)
-    m["roi_heads/bbox_pred/kernel"] = ("roi_heads.box_predictor.bbox_pred.weight",
-                                       _then(with_background_rows(4), dense_kernel))
-    m["roi_heads/bbox_pred/bias"] = ("roi_heads.box_predictor.bbox_pred.bias", with_background_rows(4))
+    m.update(_detectron2_rpn_and_predictor())
     return m
 
 
@@ -398,15 +395,58 @@ def load_into(variables, state, mapping, path, canonical=canonical_torchvision_n
     return LoadReport(len(values), len(used), ignored)
 
 
+def zeros_like(w):
+    return np.zeros_like(w)
+
+
+def ones_like(w):
+    return np.ones_like(w)
+
+
+def caffe2_resnet_mapping(depth=50, top_level=5):
+    """Our resnet backbone <- the MSRA ResNet's Caffe2 blob names
+    (detectron2's ImageNetPretrained/MSRA/R-50.pkl: conv1_w, res_conv1_bn_s,
+    res<s>_<b>_branch2{a,b,c}_w, ..._branch1_w for projections). Their
+    BatchNorm is an affine scale (_bn_s) and shift (_bn_b) only; the frozen
+    BatchNorm's mean and variance are 0 and 1, as detectron2's
+    FrozenBatchNorm2d fills them for these files."""
+    from detect.modeling.resnet import BLOCKS
+
+    def bn(ours, blob):
+        return {f"{ours}/gamma": (f"{blob}_s", same), f"{ours}/beta": (f"{blob}_b", same),
+                f"{ours}/moving_mean": (f"{blob}_s", zeros_like),
+                f"{ours}/moving_variance": (f"{blob}_s", ones_like)}
+    m = {"stem_conv/kernel": ("conv1_w", conv_kernel)}
+    m.update(bn("stem_bn", "res_conv1_bn"))
+    for stage in range(2, top_level + 1):
+        for b in range(BLOCKS[depth][stage - 2]):
+            ours, theirs = f"res{stage}_{b}", f"res{stage}_{b}"
+            for k, branch in zip((1, 2, 3), "abc"):
+                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}_branch2{branch}_w", conv_kernel)
+                m.update(bn(f"{ours}_bn{k}", f"{theirs}_branch2{branch}_bn"))
+            if b == 0:
+                m[f"{ours}_shortcut/kernel"] = (f"{theirs}_branch1_w", conv_kernel)
+                m.update(bn(f"{ours}_shortcut_bn", f"{theirs}_branch1_bn"))
+    return m
+
+
 def load_backbone_weights(body, path):
-    """A torchvision ImageNet ResNet state dict (resnet50-*.pth) into the
-    resnet backbone's body (its fc classifier is left out)."""
+    """An ImageNet ResNet into the resnet backbone's body: torchvision's
+    state dict (resnet50-*.pth; its fc classifier left out) or the MSRA
+    Caffe2 blobs detectron2 trains from (R-50.pkl; fc1000 and the
+    *_momentum blobs left out). Stages past the body's top are left out."""
     from detect.weights.read import read_state_dict
 
     state = read_state_dict(path)
     top = max(k for k in range(2, 6) if any(v.path.startswith(f"res{k}_") for v in body.weights))
-    depth = 101 if any(k.startswith("layer3.22.") for k in state) else 50
-    mapping = torchvision_resnet_mapping(prefix="", depth=depth, top_level=top)
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")
-             and not (top < 5 and k.startswith("layer4."))}
+    if "conv1_w" in state:  # Caffe2 blob names
+        depth = 101 if "res4_22_branch2a_w" in state else 50
+        mapping = caffe2_resnet_mapping(depth, top)
+        state = {k: v for k, v in state.items() if not k.startswith("fc1000")
+                 and not k.endswith("_momentum") and not (top < 5 and k.startswith("res5_"))}
+    else:
+        depth = 101 if any(k.startswith("layer3.22.") for k in state) else 50
+        mapping = torchvision_resnet_mapping(prefix="", depth=depth, top_level=top)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")
+                 and not (top < 5 and k.startswith("layer4."))}
     return load_into(body.weights, state, mapping, path, canonical=lambda s: {k: k for k in s})

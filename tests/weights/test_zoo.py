@@ -239,3 +239,46 @@ def test_torchvision_imagenet_resnet_as_backbone_weights(tmp_path):
         del state["layer4.2.conv3.weight"]
         save_state_dict(path, state)
         resnet(weights=path, levels=(2, 3, 4, 5))
+
+
+def test_detectron2_msra_r50_pkl_as_backbone_weights(tmp_path):
+    """detectron2's ImageNetPretrained/MSRA/R-50.pkl: Caffe2 blob names,
+    BatchNorm as scale (_bn_s) and shift (_bn_b) only (mean 0, variance 1
+    on load), fc1000 and *_momentum blobs beside them."""
+    import pickle
+
+    from detect.modeling.backbones import resnet
+
+    body = resnet(levels=(2, 3, 4), stride_in_1x1=True).body  # no res5: its blobs are left out
+    rng = np.random.default_rng(6)
+    blobs = {"fc1000_w": np.zeros((1000, 2048), np.float32), "fc1000_b": np.zeros(1000, np.float32),
+             "res5_0_branch2a_w": np.zeros((512, 1024, 1, 1), np.float32)}
+    expected = {}
+    for v in body.weights:
+        value = rng.normal(size=v.shape).astype(np.float32)
+        name = v.path.split("/")[0]
+        stem = name == "stem_conv" or name == "stem_bn"
+        if name.endswith(("_conv1", "_conv2", "_conv3", "_shortcut")) or name == "stem_conv":
+            branch = {"conv1": "branch2a", "conv2": "branch2b", "conv3": "branch2c",
+                      "shortcut": "branch1"}
+            blob = "conv1" if stem else name.rsplit("_", 1)[0] + "_" + branch[name.rsplit("_", 1)[1]]
+            blobs[f"{blob}_w"] = to_source(v.path, value)
+            blobs[f"{blob}_w_momentum"] = np.zeros_like(blobs[f"{blob}_w"])
+        else:  # a BatchNorm: gamma / beta from the blobs, mean 0, variance 1
+            bn = {"bn1": "branch2a_bn", "bn2": "branch2b_bn", "bn3": "branch2c_bn",
+                  "shortcut_bn": "branch1_bn"}
+            prefix, key = (("res_conv1_bn", None) if stem else
+                           (None, next(k for k in bn if name.endswith("_" + k))))
+            blob = prefix or name[: -len(key) - 1] + "_" + bn[key]
+            attr = v.path.split("/")[1]
+            if attr in ("gamma", "beta"):
+                blobs[f"{blob}_{'s' if attr == 'gamma' else 'b'}"] = value
+            else:
+                value = np.zeros_like(value) if attr == "moving_mean" else np.ones_like(value)
+        expected[v.path] = value
+    path = str(tmp_path / "R-50.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(blobs, f)
+    loaded = resnet(weights=path, levels=(2, 3, 4), stride_in_1x1=True).body
+    for v in loaded.weights:
+        np.testing.assert_array_equal(v.numpy(), expected[v.path], err_msg=v.path)
