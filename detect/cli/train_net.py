@@ -184,8 +184,12 @@ def main(argv=None):
     build_cfg = cfg
     # a whole pretrained detector (a run folder, a zoo file) is copied in
     # after the model is built, not given to the backbone
-    pretrained = (not resuming and bool(cfg.MODEL.WEIGHTS) and cfg.MODEL.WEIGHTS != "imagenet"
-                  and is_pretrained_source(cfg.MODEL.WEIGHTS))
+    try:
+        pretrained = (not resuming and bool(cfg.MODEL.WEIGHTS) and cfg.MODEL.WEIGHTS != "imagenet"
+                      and is_pretrained_source(cfg.MODEL.WEIGHTS))
+    except (WeightsFileError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if resuming or pretrained:  # the checkpoint holds every weight: no download, no weights file needed
         build_cfg = copy.deepcopy(cfg)
         build_cfg.MODEL.WEIGHTS = ""
@@ -238,7 +242,7 @@ def main(argv=None):
             with strategy.scope():
                 trainer.build()
                 report = load_pretrained(model, cfg.MODEL.WEIGHTS, dataset.class_names)
-        except (WeightsFileError, FileNotFoundError, ValueError) as e:
+        except (WeightsFileError, FileNotFoundError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         print("\n".join(report.lines()))

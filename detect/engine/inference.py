@@ -1,5 +1,6 @@
 """Runs a detector over a dataset and returns COCO-format results (with
 RLE ``segmentation`` for a model with masks)."""
+import logging
 import time
 
 import numpy as np
@@ -9,6 +10,8 @@ from pycocotools import mask as mask_utils
 
 from detect.datasets.pipeline import build_pipeline
 from detect.modeling.postprocess import paste_masks
+
+log = logging.getLogger("detect.engine")
 
 
 def test_pipeline(dataset, cfg):
@@ -45,19 +48,25 @@ def class_mapping(model_names, dataset_names):
     """{model class id: dataset class id} by class name, for a model whose
     classes differ from the dataset's (an imported zoo model's 91 COCO
     slots on a dataset's 80 contiguous classes, a COCO model on a person
-    set; "person" and "pedestrian" are one class). None where the counts
-    are equal: ids are taken as they are, as before names were compared (a
-    person model on a pedestrian set). Raises ValueError when no class is
-    shared."""
-    if len(model_names) == len(dataset_names):
-        return None
+    set; "person" and "pedestrian" are one class). None where every class
+    keeps its id. When no name is shared and the counts are equal, ids are
+    taken as they are (with a warning: classes named differently, e.g. a
+    renamed class list). Raises ValueError when no class is shared and the
+    counts differ."""
     alias = {"pedestrian": "person"}
     index = {alias.get(n, n): i for i, n in enumerate(dataset_names) if i > 0}
     mapping = {i: index[alias.get(n, n)] for i, n in enumerate(model_names)
                if i > 0 and alias.get(n, n) in index}
     if not mapping:
+        if len(model_names) == len(dataset_names):
+            log.warning("the model's classes and the dataset's share no name; taking class ids as "
+                        "they are")
+            return None
         raise ValueError(f"the model's classes ({', '.join(list(model_names)[1:6])}, ...) and the "
                          f"dataset's ({', '.join(list(dataset_names)[1:6])}, ...) share no name")
+    if len(model_names) == len(dataset_names) and all(k == v for k, v in mapping.items()) \
+            and len(mapping) == len(model_names) - 1:
+        return None
     return mapping
 
 

@@ -17,7 +17,7 @@ weights").
 """
 import numpy as np
 
-from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError
+from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError, plain_array
 
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
 
@@ -66,7 +66,11 @@ def _params(data, layer, path):
     if not isinstance(entry, dict) or "weights" not in entry or "biases" not in entry:
         raise ValueError(f"{path} has no weights/biases for layer {layer}; is it TFFRCNN's "
                          "VGG_imagenet.npy?")
-    return np.asarray(entry["weights"], np.float32), np.asarray(entry["biases"], np.float32)
+    try:
+        weights, biases = (plain_array(np.asarray(entry[k]), f"{layer} {k}") for k in ("weights", "biases"))
+    except UnsafePickleError as e:
+        raise ValueError(f"refusing to load {path}: {e}") from None
+    return weights.astype(np.float32), biases.astype(np.float32)
 
 
 def _assign(keras_layer, kernel, bias, layer, path):

@@ -27,8 +27,10 @@ import tensorflow as tf
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-# detectron2's c2_msra_fill: He normal over fan-out
-_MSRA = keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
+def _msra():
+    """detectron2's c2_msra_fill: He normal over fan-out (a new initializer
+    per layer: one shared instance would give equal shapes equal draws)."""
+    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 class FrozenBatchNorm(keras.layers.Layer):
@@ -67,7 +69,7 @@ def _conv(x, filters, kernel, stride, name):
     else:
         padding = "same" if pad else "valid"
     return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
-                               kernel_initializer=_MSRA, name=name)(x)
+                               kernel_initializer=_msra(), name=name)(x)
 
 
 def bottleneck(x, width, out, stride, stride_in_1x1, eps, name, project):

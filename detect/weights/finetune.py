@@ -25,6 +25,15 @@ CLASS_SPECIFIC = {"roi_heads/cls_score/kernel": (1, 1), "roi_heads/cls_score/bia
                   "roi_heads/bbox_pred/kernel": (1, 4), "roi_heads/bbox_pred/bias": (0, 4),
                   "mask_head/predictor/kernel": (3, 1), "mask_head/predictor/bias": (0, 1)}
 _ALIAS = {"pedestrian": "person"}
+# other layers with a slice per class, whose rows are not remapped: left
+# fresh when the classes differ (R-FCN's position-sensitive class maps)
+PER_CLASS_MAPS = ("rfcn_cls/",)
+
+
+def _fits_but_classes(old_shape, new_shape, axis):
+    """Shapes equal on every axis but the class axis."""
+    return len(old_shape) == len(new_shape) and all(
+        a == b for i, (a, b) in enumerate(zip(old_shape, new_shape)) if i != axis)
 
 
 @dataclasses.dataclass
@@ -119,12 +128,14 @@ def load_pretrained(model, source, class_names):
         if old is None:
             report.fresh.append(v.path)
             continue
-        if tuple(old.shape) == tuple(v.shape) and list(old_names) == list(class_names):
+        same_classes = list(old_names) == list(class_names)
+        if tuple(old.shape) == tuple(v.shape) and same_classes:
             v.assign(old)
-        elif v.path in CLASS_SPECIFIC:
+        elif v.path in CLASS_SPECIFIC and _fits_but_classes(old.shape, v.shape, CLASS_SPECIFIC[v.path][0]):
             axis, per_class = CLASS_SPECIFIC[v.path]
             v.assign(_merge_classes(v.numpy(), old, axis, per_class, rows))
-        elif tuple(old.shape) == tuple(v.shape):
+        elif tuple(old.shape) == tuple(v.shape) and v.path not in CLASS_SPECIFIC \
+                and not any(s in v.path for s in PER_CLASS_MAPS):
             v.assign(old)
         else:
             report.fresh.append(v.path)

@@ -34,6 +34,22 @@ _ALLOWED_GLOBALS = {
 }
 
 
+def plain_array(a, name="an array"):
+    """A copy of ``a`` with a plain numeric dtype (bool, int, uint, float;
+    no fields, no sub-arrays), or UnsafePickleError. A pickle can give an
+    allowed dtype a crafted state (fields at offsets past the item) that
+    makes NumPy read outside the array; such a dtype is refused here, and
+    the bytes are copied under a dtype made afresh from its type string."""
+    dt = a.dtype
+    if dt.kind not in "biuf" or dt.fields is not None or dt.subdtype is not None \
+            or dt.itemsize not in (1, 2, 4, 8):
+        raise UnsafePickleError(f"{name} has dtype {dt!r}, not a plain number type")
+    fresh = np.dtype(dt.str)
+    if fresh.itemsize != dt.itemsize:
+        raise UnsafePickleError(f"{name} has an inconsistent dtype {dt!r}")
+    return np.frombuffer(np.ascontiguousarray(a).tobytes(), fresh).reshape(a.shape).copy()
+
+
 class UnsafePickleError(pickle.UnpicklingError):
     """A weights file asks for something other than NumPy arrays and containers."""
 

@@ -4,7 +4,7 @@ import pickle
 
 import numpy as np
 
-from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError
+from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError, plain_array
 from detect.weights.safetensors import read_safetensors
 from detect.weights.torch_zip import WeightsFileError, is_torch_zip, read_torch_zip
 
@@ -12,19 +12,29 @@ from detect.weights.torch_zip import WeightsFileError, is_torch_zip, read_torch_
 _LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 
 
-def _flatten(obj, path, prefix=""):
-    """{name: array} of nested dicts of arrays; anything else is an error."""
-    out = {}
-    for k, v in obj.items():
-        name = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, path, name + "."))
-        elif isinstance(v, np.ndarray):
-            out[name] = v
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[name] = np.asarray(v)
-        else:
-            raise WeightsFileError(f"{path}: entry {name} is a {type(v).__name__}, not an array")
+def _flatten(obj, path):
+    """{name: array} of nested dicts of arrays (iteratively: a dict that
+    holds itself is an error, not a recursion); anything else is an error.
+    Every array is checked and copied (pickles.plain_array)."""
+    out, todo, seen = {}, [("", obj)], set()
+    while todo:
+        prefix, d = todo.pop()
+        if id(d) in seen:
+            raise WeightsFileError(f"{path}: dict {prefix or '(top)'} holds itself")
+        seen.add(id(d))
+        for k, v in d.items():
+            name = f"{prefix}{k}"
+            if isinstance(v, dict):
+                todo.append((name + ".", v))
+            elif isinstance(v, np.ndarray):
+                try:
+                    out[name] = plain_array(v, f"entry {name}")
+                except UnsafePickleError as e:
+                    raise WeightsFileError(f"refusing to load {path}: {e}") from None
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[name] = np.asarray(v)
+            else:
+                raise WeightsFileError(f"{path}: entry {name} is a {type(v).__name__}, not an array")
     return out
 
 
@@ -51,10 +61,20 @@ def read_state_dict(path):
     """{name: NumPy array} of a weights file.
 
     Raises FileNotFoundError, or WeightsFileError naming the file (corrupt,
-    truncated, of an unknown format, or asking for code to run).
+    truncated, of an unknown format, unreadable, or asking for code to run).
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path} does not exist")
+    try:
+        return _read(path)
+    except (OSError, OverflowError, MemoryError, RecursionError, TypeError, ValueError) as e:
+        if isinstance(e, WeightsFileError):
+            raise
+        raise WeightsFileError(f"{path} cannot be read as weights ({type(e).__name__}: "
+                               f"{str(e)[:200]})") from None
+
+
+def _read(path):
     if is_torch_zip(path):
         return _state_of(read_torch_zip(path), path)
     with open(path, "rb") as f:
@@ -69,7 +89,7 @@ def read_state_dict(path):
                 AttributeError, MemoryError) as e:
             raise WeightsFileError(f"{path} is a corrupt or truncated pickle ({type(e).__name__}: "
                                    f"{e})") from None
-        if obj == _LEGACY_TORCH_MAGIC:
+        if isinstance(obj, int) and obj == _LEGACY_TORCH_MAGIC:
             raise WeightsFileError(f"{path} is in PyTorch's legacy (before 1.6) format; re-save it "
                                    "with torch.save(torch.load(f), g) in a recent PyTorch")
         return _state_of(obj, path)

@@ -44,12 +44,18 @@ def read_safetensors(path):
             continue
         try:
             dtype, shape, (begin, end) = DTYPES[info["dtype"]], info["shape"], info["data_offsets"]
-            shape = tuple(int(s) for s in shape)
+            ints = list(shape) + [begin, end]
+            if not all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2 ** 62
+                       for x in ints):
+                raise ValueError("shape and offsets must be integers in [0, 2^62)")
+            shape = tuple(shape)
         except (KeyError, TypeError, ValueError) as e:
             raise WeightsFileError(f"{path}: tensor {name} has a malformed entry {info!r:.120} "
                                    f"({type(e).__name__}: {e})") from None
         bits = np.uint16 if dtype == "bfloat16" else dtype
-        count = int(np.prod(shape, dtype=np.int64))
+        count = 1
+        for s in shape:  # Python integers: no wrap-around
+            count *= s
         if not (0 <= begin <= end <= len(data)) or end - begin != count * np.dtype(bits).itemsize:
             raise WeightsFileError(f"{path}: tensor {name} ({info['dtype']} {list(shape)}) has bytes "
                                    f"[{begin}, {end}) of {len(data)}: the file is truncated or corrupt")

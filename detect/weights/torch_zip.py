@@ -38,12 +38,20 @@ STORAGE_DTYPES = {
 }
 
 
-class _StorageType:
+class _Sealed:
+    """An object the pickle may not change: BUILD on it is refused (it would
+    otherwise set attributes, e.g. swap a storage's array)."""
+
+    def __setstate__(self, state):
+        raise UnsafePickleError(f"it sets the state of a {type(self).__name__.strip('_')}")
+
+
+class _StorageType(_Sealed):
     def __init__(self, name):
         self.name = name
 
 
-class _Storage:
+class _Storage(_Sealed):
     """A storage's bytes as a flat array (read when the pickle names it)."""
 
     def __init__(self, array, key):
@@ -62,7 +70,8 @@ def _check_ints(values, what):
 
 def _rebuild_tensor(storage, offset, size, stride, *rest):
     """torch._utils._rebuild_tensor_v2: a NumPy copy of the tensor's view."""
-    if not isinstance(storage, _Storage):
+    if not isinstance(storage, _Storage) or not (isinstance(storage.array, np.ndarray)
+                                                 and storage.array.ndim == 1):
         raise UnsafePickleError("a tensor is built on something other than a storage")
     _check_ints(size, "size")
     _check_ints(stride, "stride")
@@ -71,7 +80,13 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
     if any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise UnsafePickleError(f"a tensor has a negative size or stride ({size}, {stride})")
     data = storage.array
-    n = len(data)
+    n = data.size
+    count = 1
+    for d in size:
+        count *= d
+    if count > n:  # an expanded (stride 0) view: more elements than its storage
+        raise WeightsFileError(f"a tensor of size {list(size)} has more elements than its storage "
+                               f"{storage.key} ({n}); state dicts hold no expanded tensors")
     if all(size):
         last = offset + sum((d - 1) * s for d, s in zip(size, stride))
         if last >= n:
@@ -162,9 +177,16 @@ def read_torch_zip(path):
             if member not in names:
                 raise WeightsFileError(f"{path}: storage {key} is named in data.pkl but the archive "
                                        f"has no {member}")
-            raw = archive.read(member)
             bits = np.uint16 if dtype == "bfloat16" else dtype
             itemsize = np.dtype(bits).itemsize
+            info = archive.getinfo(member)
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > 20 * max(info.compress_size, 1):
+                raise WeightsFileError(f"{path}: storage {key} unpacks to {info.file_size} bytes from "
+                                       f"{info.compress_size} (torch.save stores them uncompressed)")
+            if info.file_size < numel * itemsize:
+                raise WeightsFileError(f"{path}: storage {key} has {info.file_size} bytes, the pickle "
+                                       f"says {numel} x {itemsize}: the file is truncated or corrupt")
+            raw = archive.read(member)
             if len(raw) < numel * itemsize:
                 raise WeightsFileError(f"{path}: storage {key} has {len(raw)} bytes, the pickle says "
                                        f"{numel} x {itemsize}: the file is truncated or corrupt")
@@ -179,6 +201,7 @@ def read_torch_zip(path):
         except WeightsFileError as e:
             raise WeightsFileError(f"{path}: {e}" if path not in str(e) else str(e)) from None
         except (zipfile.BadZipFile, OSError, EOFError, pickle.UnpicklingError, ValueError,
-                TypeError, KeyError, IndexError, AttributeError) as e:
+                TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError,
+                RecursionError) as e:
             raise WeightsFileError(f"{path} is a corrupt PyTorch checkpoint ({type(e).__name__}: "
                                    f"{e})") from None

@@ -97,3 +97,23 @@ def test_train_net_fine_tunes_from_a_run(run, tmp_path, capsys):
     assert "predictor rows kept for 3 classes of the same name: circle, rectangle, triangle" in printed
     with open(os.path.join(out, "classes.json")) as f:
         assert json.load(f) == ["__background__", "circle", "rectangle", "triangle"]
+
+
+def test_predictors_of_another_width_stay_fresh(run):
+    """New classes and a narrower box head: the predictors cannot take rows
+    of another width; they are left as initialized and named."""
+    cfg = get_cfg()
+    merge_from_file(cfg, CFG)
+    merge_from_list(cfg, ["MODEL.NUM_CLASSES", "3", "MODEL.BOX_HEAD_DIM", "128"])
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
+    report = load_pretrained(model, run, ["__background__", "circle", "star"])
+    assert "roi_heads/cls_score/kernel" in report.fresh and "roi_heads/fc_head/fc7/kernel" in report.fresh
+    assert "mask_head/predictor/kernel" not in report.fresh  # the mask head kept its width
+
+
+def test_class_ids_follow_names_when_counts_agree():
+    from detect.engine.inference import class_mapping
+
+    assert class_mapping(["__background__", "person", "car"], ["__background__", "car", "bicycle"]) == {2: 1}
+    assert class_mapping(["__background__", "a", "b"], ["__background__", "a", "b"]) is None

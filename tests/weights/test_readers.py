@@ -191,3 +191,57 @@ def test_safetensors_truncated_and_malformed(tmp_path):
                                                                        "data_offsets": [0, 4]}})
     with pytest.raises(WeightsFileError, match="tensor v has a malformed entry"):
         read_state_dict(path)
+
+
+def _ops(value):
+    """The opcodes that push ``value`` (a protocol-2 pickle without PROTO, STOP)."""
+    return pickle.dumps(value, protocol=2)[2:-1]
+
+
+def test_a_pickle_cannot_rebuild_a_storage(tmp_path):
+    """BUILD on a storage (to swap its array for a smaller one and read past
+    it) is refused."""
+    data = (b"\x80\x02(" + _ops("storage") + b"ctorch\nFloatStorage\n" + _ops("0") + _ops("cpu")
+            + _ops(4) + b"tQ}" + _ops("array") + _ops(1) + b"sb.")
+    path = str(tmp_path / "build.pth")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", data)
+        z.writestr("archive/data/0", np.zeros(4, np.float32).tobytes())
+    with pytest.raises(WeightsFileError, match="refusing to load .*sets the state of a Storage"):
+        read_state_dict(path)
+
+
+def test_expanded_views_and_self_holding_dicts_are_refused(tmp_path):
+    path = str(tmp_path / "expand.pth")  # a million elements on one stored float
+    write_torch_zip(path, {"w": Tensor(np.zeros(1, np.float32), "0", 0, (1000, 1000), (0, 0))})
+    with pytest.raises(WeightsFileError, match="more elements than its storage"):
+        read_state_dict(path)
+    loop = {}
+    loop["model"] = {"a": np.zeros(2, np.float32), "self": loop}
+    path = str(tmp_path / "loop.pkl")
+    with open(path, "wb") as f:
+        pickle.dump(loop, f, protocol=2)
+    with pytest.raises(WeightsFileError, match="holds itself"):
+        read_state_dict(path)
+
+
+def test_arrays_of_structured_dtypes_are_refused(tmp_path):
+    """A dtype with fields (which a crafted pickle can point past the item)
+    is not a weight."""
+    path = str(tmp_path / "fields.pkl")
+    with open(path, "wb") as f:
+        pickle.dump({"model": {"w": np.zeros(2, dtype=[("a", "<f4"), ("b", "<f4")])}}, f, protocol=2)
+    with pytest.raises(WeightsFileError, match="refusing to load .*entry w has dtype"):
+        read_state_dict(path)
+
+
+def test_safetensors_offsets_that_are_not_integers(tmp_path):
+    path = str(tmp_path / "o.safetensors")
+    _safetensors(path, {"w": ("F32", np.ones(2, np.float32))},
+                 {"w": {"dtype": "F32", "shape": [2], "data_offsets": ["a", "b"]}})
+    with pytest.raises(WeightsFileError, match="tensor w has a malformed entry"):
+        read_state_dict(path)
+    _safetensors(path, {"w": ("F32", np.ones(2, np.float32))},
+                 {"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 8]}})
+    with pytest.raises(WeightsFileError, match="tensor w"):
+        read_state_dict(path)
