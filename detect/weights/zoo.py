@@ -109,31 +109,33 @@ def _bn(ours, theirs):
             f"{ours}/moving_variance": (f"{theirs}.running_var", same)}
 
 
-def _resnet_mapping(stages, depth, stem, block, norm, shortcut):
-    """Our resnet (resnet.py) <- a zoo's ResNet names. stem: (conv, norm)
-    names; block(stage, b): a block's prefix; norm(k): the suffix of conv
-    k's BatchNorm; shortcut: (conv, norm) suffixes of the projection."""
+def _resnet_mapping(stages, depth, stem, block, conv, norm, shortcut, bn=None):
+    """Our resnet (resnet.py) <- a zoo's ResNet names. stem: (conv weight,
+    norm) names; block(stage, b): a block's prefix; conv(k) and norm(k):
+    the suffixes of conv k's weight and BatchNorm; shortcut: (weight, norm)
+    suffixes of the projection; bn(ours, theirs): a BatchNorm's map (_bn)."""
     from detect.modeling.resnet import BLOCKS
 
-    m = {"stem_conv/kernel": (f"{stem[0]}.weight", conv_kernel)}
-    m.update(_bn("stem_bn", stem[1]))
+    bn = bn or _bn
+    m = {"stem_conv/kernel": (stem[0], conv_kernel)}
+    m.update(bn("stem_bn", stem[1]))
     for stage in stages:
         for b in range(BLOCKS[depth][stage - 2]):
             ours, theirs = f"res{stage}_{b}", block(stage, b)
             for k in (1, 2, 3):
-                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}.conv{k}.weight", conv_kernel)
-                m.update(_bn(f"{ours}_bn{k}", f"{theirs}{norm(k)}"))
+                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}{conv(k)}", conv_kernel)
+                m.update(bn(f"{ours}_bn{k}", f"{theirs}{norm(k)}"))
             if b == 0:
-                m[f"{ours}_shortcut/kernel"] = (f"{theirs}{shortcut[0]}.weight", conv_kernel)
-                m.update(_bn(f"{ours}_shortcut_bn", f"{theirs}{shortcut[1]}"))
+                m[f"{ours}_shortcut/kernel"] = (f"{theirs}{shortcut[0]}", conv_kernel)
+                m.update(bn(f"{ours}_shortcut_bn", f"{theirs}{shortcut[1]}"))
     return m
 
 
 def torchvision_resnet_mapping(prefix="backbone.body.", depth=50, top_level=5):
     """Our resnet backbone <- torchvision's ResNet names (layer<s-1>.<b>)."""
-    return _resnet_mapping(range(2, top_level + 1), depth, (f"{prefix}conv1", f"{prefix}bn1"),
-                           lambda stage, b: f"{prefix}layer{stage - 1}.{b}", lambda k: f".bn{k}",
-                           (".downsample.0", ".downsample.1"))
+    return _resnet_mapping(range(2, top_level + 1), depth, (f"{prefix}conv1.weight", f"{prefix}bn1"),
+                           lambda stage, b: f"{prefix}layer{stage - 1}.{b}", lambda k: f".conv{k}.weight",
+                           lambda k: f".bn{k}", (".downsample.0.weight", ".downsample.1"))
 
 
 def _conv(ours, theirs, kernel=conv_kernel):
@@ -191,9 +193,9 @@ def _then(*steps):
 def detectron2_resnet_mapping(prefix="backbone.bottom_up.", stages=(2, 3, 4, 5), depth=50):
     """Our resnet backbone <- detectron2's ResNet names (res<s>.<b>.conv<k>,
     its FrozenBatchNorm as conv<k>.norm)."""
-    return _resnet_mapping(stages, depth, (f"{prefix}stem.conv1", f"{prefix}stem.conv1.norm"),
-                           lambda stage, b: f"{prefix}res{stage}.{b}", lambda k: f".conv{k}.norm",
-                           (".shortcut", ".shortcut.norm"))
+    return _resnet_mapping(stages, depth, (f"{prefix}stem.conv1.weight", f"{prefix}stem.conv1.norm"),
+                           lambda stage, b: f"{prefix}res{stage}.{b}", lambda k: f".conv{k}.weight",
+                           lambda k: f".conv{k}.norm", (".shortcut.weight", ".shortcut.norm"))
 
 
 def _detectron2_rpn_and_predictor():
@@ -410,24 +412,14 @@ def caffe2_resnet_mapping(depth=50, top_level=5):
     BatchNorm is an affine scale (_bn_s) and shift (_bn_b) only; the frozen
     BatchNorm's mean and variance are 0 and 1, as detectron2's
     FrozenBatchNorm2d fills them for these files."""
-    from detect.modeling.resnet import BLOCKS
-
     def bn(ours, blob):
         return {f"{ours}/gamma": (f"{blob}_s", same), f"{ours}/beta": (f"{blob}_b", same),
                 f"{ours}/moving_mean": (f"{blob}_s", zeros_like),
                 f"{ours}/moving_variance": (f"{blob}_s", ones_like)}
-    m = {"stem_conv/kernel": ("conv1_w", conv_kernel)}
-    m.update(bn("stem_bn", "res_conv1_bn"))
-    for stage in range(2, top_level + 1):
-        for b in range(BLOCKS[depth][stage - 2]):
-            ours, theirs = f"res{stage}_{b}", f"res{stage}_{b}"
-            for k, branch in zip((1, 2, 3), "abc"):
-                m[f"{ours}_conv{k}/kernel"] = (f"{theirs}_branch2{branch}_w", conv_kernel)
-                m.update(bn(f"{ours}_bn{k}", f"{theirs}_branch2{branch}_bn"))
-            if b == 0:
-                m[f"{ours}_shortcut/kernel"] = (f"{theirs}_branch1_w", conv_kernel)
-                m.update(bn(f"{ours}_shortcut_bn", f"{theirs}_branch1_bn"))
-    return m
+    branch = " abc"
+    return _resnet_mapping(range(2, top_level + 1), depth, ("conv1_w", "res_conv1_bn"),
+                           lambda stage, b: f"res{stage}_{b}", lambda k: f"_branch2{branch[k]}_w",
+                           lambda k: f"_branch2{branch[k]}_bn", ("_branch1_w", "_branch1_bn"), bn)
 
 
 def load_backbone_weights(body, path):
