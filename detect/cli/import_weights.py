@@ -99,22 +99,16 @@ def zoo_cfg(arch, overrides=()):
     return cfg
 
 
-def build_zoo_model(arch, state, path, cfg=None):
-    """(model, LoadReport): ``arch``'s model with the arrays ``state`` (read
-    from ``path``) in it."""
-    cfg = cfg or zoo_cfg(arch)
-    model = build_model(cfg)
-    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))  # creates the variables
-    return model, load_into(model.variables, state, arch.mapping(), path)
-
-
 def import_model(arch, weights, output, overrides=(), overwrite=False):
     """Builds the architecture's model, loads ``weights`` into it and writes
     the run folder ``output``. Returns (LoadReport, cfg)."""
     if os.path.exists(output) and not overwrite:
         raise FileExistsError(f"{output} exists; choose another --output or pass --overwrite")
     cfg = zoo_cfg(arch, overrides)
-    model, report = build_zoo_model(arch, read_state_dict(weights), weights, cfg)
+    state = read_state_dict(weights)
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))  # creates the variables
+    report = load_into(model.variables, state, arch.mapping(), weights)
     parent = os.path.dirname(os.path.abspath(output))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".import-", dir=parent)

@@ -44,7 +44,7 @@ from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.pipeline import build_pipeline
 from detect.weights import WeightsFileError
-from detect.weights.finetune import is_pretrained_source, load_pretrained
+from detect.weights.finetune import find_pretrained, load_pretrained
 from detect.engine import distribute
 from detect.engine.profiling import parse_window
 from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
@@ -184,12 +184,13 @@ def main(argv=None):
     build_cfg = cfg
     # a whole pretrained detector (a run folder, a zoo file) is copied in
     # after the model is built, not given to the backbone
-    try:
-        pretrained = (not resuming and bool(cfg.MODEL.WEIGHTS) and cfg.MODEL.WEIGHTS != "imagenet"
-                      and is_pretrained_source(cfg.MODEL.WEIGHTS))
-    except (WeightsFileError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    pretrained = None
+    if not resuming and cfg.MODEL.WEIGHTS not in ("", "imagenet"):
+        try:
+            pretrained = find_pretrained(cfg.MODEL.WEIGHTS)
+        except (WeightsFileError, OSError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if resuming or pretrained:  # the checkpoint holds every weight: no download, no weights file needed
         build_cfg = copy.deepcopy(cfg)
         build_cfg.MODEL.WEIGHTS = ""
@@ -241,7 +242,7 @@ def main(argv=None):
         try:
             with strategy.scope():
                 trainer.build()
-                report = load_pretrained(model, cfg.MODEL.WEIGHTS, dataset.class_names)
+                report = load_pretrained(model, pretrained, dataset.class_names)
         except (WeightsFileError, FileNotFoundError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -13,7 +13,7 @@ of new classes keep their fresh initialization. The report says which.
 """
 import dataclasses
 import os
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -62,34 +62,53 @@ def _is_run(path):
     return os.path.isdir(path) and os.path.isfile(os.path.join(path, "config.yml"))
 
 
-def identify_architecture(state, path):
-    """The zoo architecture whose tensor map takes every tensor of ``state``."""
-    from detect.weights.zoo import ARCHITECTURES, IGNORED, canonical_torchvision_names
-
-    names = set(canonical_torchvision_names(state))
-    for key, arch in ARCHITECTURES.items():
-        sources = {src for src, _ in arch.mapping().values()}
-        if sources <= names and all(IGNORED.search(n) for n in names - sources):
-            return arch
-    raise WeightsFileError(f"{path} is no architecture of tools/import_weights.py --list; import "
-                           "it into a run folder first, or pass a run folder")
+@dataclasses.dataclass
+class Pretrained:
+    """A whole pretrained detector: a run folder (path only; its model is
+    restored when loaded), or a zoo file already read and mapped to our
+    variable paths (values, class_names)."""
+    path: str
+    values: Optional[dict] = None
+    class_names: Optional[List[str]] = None
 
 
-def pretrained_model(source):
-    """(variables by path, class names) of a run folder or a zoo file."""
-    from detect.cli.import_weights import build_zoo_model
+def find_pretrained(weights):
+    """A Pretrained for MODEL.WEIGHTS naming a whole detector (a run folder,
+    or a file of a zoo architecture, read once here); None for anything
+    else (a backbone's weights, which the backbone reads)."""
+    from detect.weights.zoo import identify_architecture
+
+    if _is_run(weights):
+        return Pretrained(weights)
+    if not os.path.isfile(weights) or weights.endswith((".h5", ".keras", ".npy")):
+        return None
+    try:
+        found = identify_architecture(read_state_dict(weights), weights)
+    except WeightsFileError:
+        return None
+    if found is None:
+        return None
+    arch, values = found
+    return Pretrained(weights, values, list(arch.class_names))
+
+
+def _values_and_names(pretrained):
+    """(values by our variable path, class names) of a Pretrained or a path."""
     from detect.engine.checkpoint import load_model, read_class_names
 
-    if _is_run(source):
-        _, model, _ = load_model(source)
-        return {v.path: v.numpy() for v in model.variables}, read_class_names(source)
-    if not os.path.isfile(source):
-        raise FileNotFoundError(f"--weights {source} is neither a run folder (config.yml, "
-                                "checkpoints/) nor a weights file")
-    state = read_state_dict(source)
-    arch = identify_architecture(state, source)
-    model, _ = build_zoo_model(arch, state, source)
-    return {v.path: v.numpy() for v in model.variables}, list(arch.class_names)
+    if not isinstance(pretrained, Pretrained):
+        path = pretrained
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"--weights {path} is neither a run folder (config.yml, "
+                                    "checkpoints/) nor a weights file")
+        pretrained = find_pretrained(path)
+        if pretrained is None:
+            raise WeightsFileError(f"{path} is no run folder and no architecture of "
+                                   "tools/import_weights.py --list")
+    if pretrained.values is not None:
+        return pretrained.values, pretrained.class_names
+    _, model, _ = load_model(pretrained.path)
+    return {v.path: v.numpy() for v in model.variables}, read_class_names(pretrained.path)
 
 
 def _class_rows(old_names, new_names):
@@ -114,11 +133,12 @@ def _merge_classes(fresh, old, axis, per_class, rows):
     return out
 
 
-def load_pretrained(model, source, class_names):
-    """Copies a pretrained detector into a built ``model`` (see the module
-    docstring). class_names: the new model's classes, background first.
-    Returns a PretrainedReport."""
-    values, old_names = pretrained_model(source)
+def load_pretrained(model, pretrained, class_names):
+    """Copies a pretrained detector (a Pretrained, or a run folder / zoo file
+    path) into a built ``model`` (see the module docstring). class_names:
+    the new model's classes, background first. Returns a PretrainedReport."""
+    values, old_names = _values_and_names(pretrained)
+    source = pretrained.path if isinstance(pretrained, Pretrained) else pretrained
     rows = _class_rows(old_names, class_names)
     report = PretrainedReport(source)
     report.kept_classes = [class_names[i] for i in sorted(rows) if i > 0]
@@ -146,17 +166,3 @@ def load_pretrained(model, source, class_names):
                                "Train with the config the pretrained model was made with "
                                "(its config.yml, or experiments/cfgs/zoo/)")
     return report
-
-
-def is_pretrained_source(weights):
-    """True for MODEL.WEIGHTS naming a whole detector (run folder or zoo file),
-    not a backbone's weights."""
-    if _is_run(weights):
-        return True
-    if not os.path.isfile(weights) or weights.endswith((".h5", ".keras", ".npy")):
-        return False
-    try:
-        identify_architecture(read_state_dict(weights), weights)
-    except (WeightsFileError, FileNotFoundError):
-        return False
-    return True

@@ -348,18 +348,51 @@ def _fmt(names, limit=6):
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
+def _source_names(state, mapping, path, canonical=canonical_torchvision_names, ignore=IGNORED):
+    """({canonical name: name in state}, ignored names) when ``state`` holds
+    exactly the tensors of ``mapping`` (less ignorable ones, e.g.
+    num_batches_tracked); a WeightsFileError naming the tensors otherwise."""
+    names = canonical(state)
+    absent = [f"{src} (for {ours})" for ours, (src, _) in mapping.items() if src not in names]
+    if absent:
+        raise WeightsFileError(f"{path} lacks {len(absent)} tensors of this architecture: "
+                               f"{_fmt(absent)}. Is it a checkpoint of another model?")
+    used = {names[src] for src, _ in mapping.values()}
+    left = [n for n in state if n not in used and not ignore.search(n)]
+    if left:
+        raise WeightsFileError(f"{path} has {len(left)} tensors this architecture does not use: "
+                               f"{_fmt(left)}. Is it a checkpoint of another model (--arch)?")
+    return names, [n for n in state if n not in used]
+
+
+def map_state(state, mapping, path, canonical=canonical_torchvision_names, ignore=IGNORED):
+    """The source arrays ``state`` in our layouts: ({our variable path:
+    float32 value}, {our path: (source name, source shape)}, LoadReport).
+    Every mapped tensor must be there, every other one ignorable, and every
+    value finite floating point; else a WeightsFileError naming the tensors."""
+    names, ignored = _source_names(state, mapping, path, canonical, ignore)
+    values, sources = {}, {}
+    for ours, (src, convert) in mapping.items():
+        array = np.asarray(state[names[src]])
+        if not np.issubdtype(array.dtype, np.floating):
+            raise WeightsFileError(f"{path}: {names[src]} is {array.dtype}, not floating point")
+        value = convert(array.astype(np.float32))
+        if not np.all(np.isfinite(value)):
+            raise WeightsFileError(f"{path}: {names[src]} holds NaN or inf")
+        values[ours], sources[ours] = value, (names[src], array.shape)
+    return values, sources, LoadReport(len(values), len({n for n, _ in sources.values()}), ignored)
+
+
 def load_into(variables, state, mapping, path, canonical=canonical_torchvision_names,
               ignore=IGNORED):
     """Sets ``variables`` (a list of tf.Variables, by ``.path``) from the
     source arrays ``state`` through ``mapping``.
 
-    Nothing is assigned unless every check passes: every variable in the
-    map has its source tensor, every shape fits after the layout change,
-    every source tensor is used (or ignorable, e.g. num_batches_tracked),
-    and no variable of the model is left out of the map. Each failure is a
+    Nothing is assigned unless every check passes: the map_state checks,
+    every variable of the model in the map and the map's in the model, and
+    every shape fitting after the layout change. Each failure is a
     WeightsFileError naming the file and the tensors.
     """
-    names = canonical(state)
     by_path = {v.path: v for v in variables}
     missing_vars = [p for p in by_path if p not in mapping]
     unknown = [p for p in mapping if p not in by_path]
@@ -368,33 +401,30 @@ def load_into(variables, state, mapping, path, canonical=canonical_torchvision_n
             f"{path}: the model and the architecture map differ (a config that does not rebuild "
             f"this architecture?): model variables without a source: {_fmt(missing_vars) or 'none'}; "
             f"mapped names the model lacks: {_fmt(unknown) or 'none'}")
-    absent = [f"{src} (for {ours})" for ours, (src, _) in mapping.items() if src not in names]
-    if absent:
-        raise WeightsFileError(f"{path} lacks {len(absent)} tensors of this architecture: "
-                               f"{_fmt(absent)}. Is it a checkpoint of another model?")
-    used = {names[src] for src, _ in mapping.values()}
-    ignored = [n for n in state if n not in used and ignore.search(n)]
-    left = [n for n in state if n not in used and not ignore.search(n)]
-    if left:
-        raise WeightsFileError(f"{path} has {len(left)} tensors this architecture does not use: "
-                               f"{_fmt(left)}. Is it a checkpoint of another model (--arch)?")
-    values = {}
-    for ours, (src, convert) in mapping.items():
-        array = np.asarray(state[names[src]])
-        if not np.issubdtype(array.dtype, np.floating):
-            raise WeightsFileError(f"{path}: {names[src]} is {array.dtype}, not floating point")
-        value = convert(array.astype(np.float32))
+    values, sources, report = map_state(state, mapping, path, canonical, ignore)
+    for ours, value in values.items():
         want = tuple(by_path[ours].shape)
         if value.shape != want:
-            raise WeightsFileError(f"{path}: {names[src]} has shape {list(array.shape)}, which gives "
+            name, shape = sources[ours]
+            raise WeightsFileError(f"{path}: {name} has shape {list(shape)}, which gives "
                                    f"{list(value.shape)}; {ours} needs {list(want)} (another class "
                                    "count or architecture?)")
-        if not np.all(np.isfinite(value)):
-            raise WeightsFileError(f"{path}: {names[src]} holds NaN or inf")
-        values[ours] = value
     for ours, value in values.items():
         by_path[ours].assign(value)
-    return LoadReport(len(values), len(used), ignored)
+    return report
+
+
+def identify_architecture(state, path):
+    """(the zoo architecture whose map takes exactly the tensors of
+    ``state``, its map_state values), or None."""
+    for arch in ARCHITECTURES.values():
+        mapping = arch.mapping()
+        try:
+            _source_names(state, mapping, path)
+        except WeightsFileError:
+            continue
+        return arch, map_state(state, mapping, path)[0]
+    return None
 
 
 def zeros_like(w):

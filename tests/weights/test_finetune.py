@@ -13,7 +13,7 @@ from detect.datasets.toy import write_toy_dataset
 from detect.engine.checkpoint import load_model
 from detect.modeling.build import build_model
 from detect.weights import WeightsFileError
-from detect.weights.finetune import is_pretrained_source, load_pretrained
+from detect.weights.finetune import find_pretrained, load_pretrained
 from tests.engine.runs import ROOT, make_run, tool
 
 CFG = os.path.join(ROOT, "experiments", "cfgs", "toy_mask_rcnn.yml")
@@ -72,12 +72,12 @@ def test_another_architecture_is_refused(run, tmp_path):
     model.detect(tf.zeros([1, 64, 64, 3]), tf.constant([[64, 64]]))
     report = load_pretrained(model, run, ["__background__", "circle", "rectangle", "triangle"])
     assert report.fresh  # the layers that do not fit stay as initialized, and are named
-    assert not is_pretrained_source(str(tmp_path))  # a folder without config.yml
+    assert find_pretrained(str(tmp_path)) is None  # a folder without config.yml
     with pytest.raises(FileNotFoundError, match="neither a run folder"):
         load_pretrained(model, str(tmp_path / "nothing"), ["__background__", "a"])
     bad = tmp_path / "x.pth"
     bad.write_bytes(b"not weights")
-    assert not is_pretrained_source(str(bad))
+    assert find_pretrained(str(bad)) is None
     with pytest.raises(WeightsFileError):
         load_pretrained(model, str(bad), ["__background__", "a"])
 

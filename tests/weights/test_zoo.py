@@ -282,3 +282,19 @@ def test_detectron2_msra_r50_pkl_as_backbone_weights(tmp_path):
     loaded = resnet(weights=path, levels=(2, 3, 4), stride_in_1x1=True).body
     for v in loaded.weights:
         np.testing.assert_array_equal(v.numpy(), expected[v.path], err_msg=v.path)
+
+
+def test_a_zoo_file_is_found_as_a_pretrained_detector(tmp_path):
+    """train_net --weights FILE: the file is read once, recognized by its
+    tensor names, and mapped to our variable paths."""
+    from detect.weights.finetune import find_pretrained
+
+    key = ("torchvision", "fasterrcnn_resnet50_fpn")
+    state, ours = source_state(key, np.random.default_rng(7))
+    path = str(tmp_path / "fasterrcnn.pth")
+    save_state_dict(path, state)
+    found = find_pretrained(path)
+    assert found.class_names[1] == "person" and len(found.class_names) == 91
+    assert sorted(found.values) == sorted(ours)
+    for p, value in ours.items():
+        np.testing.assert_array_equal(found.values[p], value, err_msg=p)
