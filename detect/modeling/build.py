@@ -44,15 +44,13 @@ def build_model(cfg):
 
 def _build_model(cfg):
     m = cfg.MODEL
-    builder = BACKBONES.get(m.BACKBONE)
-    # a builder with settings of its own reads them here (resnet: RESNETS.*)
-    options = builder.cfg_options(cfg) if hasattr(builder, "cfg_options") else {}
-    backbone = builder(weights=m.WEIGHTS, levels=backbone_levels(cfg), **options)
+    backbone = BACKBONES.get(m.BACKBONE)(weights=m.WEIGHTS, levels=backbone_levels(cfg),
+                                         **BACKBONES.options(m.BACKBONE, cfg))
     backbone.freeze(m.FREEZE_AT)
     neck, strides, channels = None, backbone.strides, backbone.rpn_channels
     if m.NECK:
         neck = NECKS.get(m.NECK)(backbone.strides, cfg.FPN.CHANNELS, cfg.FPN.TOP_LEVEL, cfg.FPN.NORM,
-                                 cfg.RESNETS.NORM_EPS if cfg.FPN.NORM else 1e-5)
+                                 cfg.RESNETS.NORM_EPS)
         strides, channels = neck.strides, cfg.FPN.CHANNELS
     # Built in this order, the tiny quick start's layers draw their random
     # initial values in the same order as before the detector was composable.

@@ -21,6 +21,7 @@ from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError, plain_
 
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
 
+
 def _read_npy(path):
     """A .npy file's array, unpickling object arrays with NumpyOnlyUnpickler."""
     fmt = np.lib.format

@@ -12,12 +12,9 @@ import keras
 
 from detect.modeling.conv import BoundedConv2D
 from detect.modeling.registry import Registry
-from detect.modeling.resnet import FrozenBatchNorm
+from detect.modeling.resnet import FrozenBatchNorm, msra_fill
 
 MASK_HEADS = Registry("mask head (MODEL.MASK_HEAD)")
-
-# detectron2's c2_msra_fill: He normal over fan-out
-_MSRA = dict(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
 @MASK_HEADS.register("conv_upsample")
@@ -31,7 +28,7 @@ class MaskRCNNConvUpsampleHead(keras.layers.Layer):
         self.num_classes = num_classes
         layers = []
         for i in range(num_convs):
-            init = keras.initializers.VarianceScaling(**_MSRA)
+            init = msra_fill()
             if norm:
                 layers += [BoundedConv2D(dim, 3, padding="same", use_bias=False, name=f"mask_fcn{i + 1}",
                                          kernel_initializer=init),
@@ -43,7 +40,7 @@ class MaskRCNNConvUpsampleHead(keras.layers.Layer):
         self.convs = keras.Sequential(layers, name="mask_fcn")
         self.deconv = keras.layers.Conv2DTranspose(
             dim, 2, strides=2, activation="relu", name="deconv",
-            kernel_initializer=keras.initializers.VarianceScaling(**_MSRA))
+            kernel_initializer=msra_fill())
         self.predictor = keras.layers.Conv2D(
             num_classes, 1, name="predictor",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))

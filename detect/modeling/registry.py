@@ -13,6 +13,13 @@ class Registry:
             return fn
         return add
 
+    def options(self, name, cfg):
+        """Keywords of the builder's own settings, read from cfg by its
+        ``cfg_options(cfg)`` (e.g. the resnet backbone's RESNETS.*); {} for
+        a builder without one."""
+        builder = self.get(name)
+        return builder.cfg_options(cfg) if hasattr(builder, "cfg_options") else {}
+
     def get(self, name):
         if name not in self._items:
             raise KeyError(f"unknown {self.kind} '{name}'; registered: {sorted(self._items)}")

@@ -27,7 +27,8 @@ import tensorflow as tf
 
 BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-def _msra():
+
+def msra_fill():
     """detectron2's c2_msra_fill: He normal over fan-out (a new initializer
     per layer: one shared instance would give equal shapes equal draws)."""
     return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
@@ -69,7 +70,7 @@ def _conv(x, filters, kernel, stride, name):
     else:
         padding = "same" if pad else "valid"
     return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False,
-                               kernel_initializer=_msra(), name=name)(x)
+                               kernel_initializer=msra_fill(), name=name)(x)
 
 
 def bottleneck(x, width, out, stride, stride_in_1x1, eps, name, project):

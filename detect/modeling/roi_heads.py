@@ -128,9 +128,8 @@ class StandardROIHeads(ROIHeads):
         default_name, default_dim = backbone.default_box_head
         name = m.BOX_HEAD or default_name
         dim = m.BOX_HEAD_DIM or (default_dim if name == default_name else 0)
-        builder = BOX_HEADS.get(name)
-        options = builder.cfg_options(cfg) if hasattr(builder, "cfg_options") else {}
-        box_head = builder(weights=m.WEIGHTS, **({"dim": dim} if dim else {}), **options)
+        box_head = BOX_HEADS.get(name)(weights=m.WEIGHTS, **({"dim": dim} if dim else {}),
+                                       **BOX_HEADS.options(name, cfg))
         # default: every level, less a neck's extra ones (FPN's P6 is for the RPN)
         top = max(cfg.FPN.IN_LEVELS) if m.NECK else max(int(n[1:]) for n in strides)
         pooled = {n: s for n, s in strides.items() if int(n[1:]) <= top}

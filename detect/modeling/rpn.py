@@ -81,25 +81,22 @@ class RPN(keras.layers.Layer):
         conv's width unless RPN.CONV_CHANNELS sets it."""
         r, a = cfg.RPN, cfg.ANCHOR
         names = sorted(strides, key=strides.get)
-        if len(names) == 1 and a.STYLE != "py-faster-rcnn":
-            # detectron2's C4: ANCHOR.SIZES all on the one level, size-major
-            if not a.SIZES:
-                raise ValueError(f"ANCHOR.STYLE {a.STYLE} needs ANCHOR.SIZES")
-            anchors = {names[0]: np.concatenate([corner_anchors(size, a.RATIOS, a.STYLE == "torchvision")
-                                                 for size in a.SIZES])}
-        elif len(names) == 1:
+        if len(names) == 1 and a.STYLE == "py-faster-rcnn":
             anchors = {names[0]: reference_anchors(a.BASE_SIZE, a.RATIOS, a.SCALES)}
         else:
-            if len(a.SIZES) != len(names):
+            # several levels: one size each; the zoos' one level (C4): all of
+            # them there, size-major (detectron2's order)
+            sizes = [list(a.SIZES)] if len(names) == 1 else [[size] for size in a.SIZES]
+            if not a.SIZES or len(sizes) != len(names):
                 raise ValueError(f"ANCHOR.SIZES needs one anchor size per level ({', '.join(names)}), "
                                  f"got {list(a.SIZES)}")
             if a.STYLE == "py-faster-rcnn":
                 # base = the stride: the reference anchor is centred in its cell
-                anchors = {n: reference_anchors(strides[n], a.RATIOS, [size / strides[n]])
-                           for n, size in zip(names, a.SIZES)}
+                anchors = {n: reference_anchors(strides[n], a.RATIOS, [s[0] / strides[n]])
+                           for n, s in zip(names, sizes)}
             else:  # the model zoos': centred on the cell's corner
-                anchors = {n: corner_anchors(size, a.RATIOS, rounded=a.STYLE == "torchvision")
-                           for n, size in zip(names, a.SIZES)}
+                anchors = {n: np.concatenate([corner_anchors(size, a.RATIOS, a.STYLE == "torchvision")
+                                              for size in s]) for n, s in zip(names, sizes)}
         return cls(anchors, strides, r.CONV_CHANNELS or channels,
                    train={"pre_nms_top_n": r.PRE_NMS_TOP_N_TRAIN, "post_nms_top_n": r.POST_NMS_TOP_N_TRAIN,
                           "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE,
