@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
-from detect.datasets.pipeline import model_input
+from detect.datasets.pipeline import input_options, model_input
 from detect.engine.checkpoint import load_model
 from detect.engine.inference import encode_masks
 from detect.export.loading import load_exported
@@ -93,9 +93,7 @@ def skip_reason(e):
 
 
 def prepare(rgb, cfg):
-    m = cfg.MODEL
-    return model_input(rgb, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE), m.PIXEL_NORMALIZATION,
-                       m.RESIZE_ROUNDING, m.SIZE_DIVISIBILITY, m.RESIZE_METHOD)
+    return model_input(rgb, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE), **input_options(cfg))
 
 
 def checkpoint_detector(output):

@@ -42,7 +42,7 @@ import tensorflow as tf
 from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
 from detect.datasets import BadInputError, get_dataset
-from detect.datasets.pipeline import build_pipeline
+from detect.datasets.pipeline import build_pipeline, input_options
 from detect.weights import WeightsFileError
 from detect.weights.finetune import find_pretrained, load_pretrained
 from detect.engine import distribute
@@ -206,11 +206,9 @@ def main(argv=None):
         part = distribute.shard_source(source, context.num_input_pipelines, context.input_pipeline_id)
         return build_pipeline(part, training=True, batch_size=per_replica,
                               scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
-                              flip=cfg.TRAIN.FLIP, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
-                              seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None, drop_remainder=True,
-                              with_masks=bool(cfg.MODEL.MASK_HEAD), mask_size=cfg.MODEL.MASK_GT_SIZE,
-                              rounding=cfg.MODEL.RESIZE_ROUNDING, method=cfg.MODEL.RESIZE_METHOD,
-                              size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
+                              flip=cfg.TRAIN.FLIP, seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None,
+                              drop_remainder=True, with_masks=bool(cfg.MODEL.MASK_HEAD),
+                              mask_size=cfg.MODEL.MASK_GT_SIZE, **input_options(cfg))
     try:
         trainer = Trainer(cfg, model, data, out, strategy=strategy)
     except distribute.DistributionError as e:

@@ -266,6 +266,15 @@ def pad_to_multiple(images, divisor):
     return tf.pad(images, [[0, 0], [0, th - shape[1]], [0, tw - shape[2]], [0, 0]])
 
 
+def input_options(cfg):
+    """A config's image preprocessing, as the keywords model_input and
+    build_pipeline take: MODEL.PIXEL_NORMALIZATION, RESIZE_ROUNDING,
+    SIZE_DIVISIBILITY and RESIZE_METHOD."""
+    m = cfg.MODEL
+    return {"normalization": m.PIXEL_NORMALIZATION, "rounding": m.RESIZE_ROUNDING,
+            "size_divisibility": m.SIZE_DIVISIBILITY, "method": m.RESIZE_METHOD}
+
+
 def model_input(rgb, scale, max_size, normalization, rounding="round", size_divisibility=1,
                 method="bilinear"):
     """One image as the model takes it at test time (demo, export):

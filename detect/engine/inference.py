@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from pycocotools import mask as mask_utils
 
-from detect.datasets.pipeline import build_pipeline
+from detect.datasets.pipeline import build_pipeline, input_options
 from detect.modeling.postprocess import paste_masks
 
 log = logging.getLogger("detect.engine")
@@ -16,9 +16,7 @@ log = logging.getLogger("detect.engine")
 
 def test_pipeline(dataset, cfg):
     return build_pipeline(dataset, training=False, batch_size=1, scales=tuple(cfg.TEST.SCALES[:1]),
-                          max_size=cfg.TEST.MAX_SIZE, normalization=cfg.MODEL.PIXEL_NORMALIZATION,
-                          rounding=cfg.MODEL.RESIZE_ROUNDING, method=cfg.MODEL.RESIZE_METHOD,
-                          size_divisibility=cfg.MODEL.SIZE_DIVISIBILITY)
+                          max_size=cfg.TEST.MAX_SIZE, **input_options(cfg))
 
 
 def encode_masks(masks):

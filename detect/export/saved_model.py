@@ -33,7 +33,7 @@ import tempfile
 import tensorflow as tf
 
 from detect.config import cfg_to_yaml
-from detect.datasets.pipeline import model_input
+from detect.datasets.pipeline import input_options, model_input
 from detect.modeling.postprocess import paste_masks
 
 SIGNATURES = ("serving_default", "serve_encoded")
@@ -48,23 +48,19 @@ class DetectorExport(tf.Module):
       model: a built GeneralizedRCNN with its weights (detect/modeling/detector.py).
       class_names: C names, class_names[0] the background.
       scale, max_size: TEST.SCALES[0] and TEST.MAX_SIZE.
-      normalization: MODEL.PIXEL_NORMALIZATION (detect/datasets/pipeline.py).
+      inputs: the preprocessing, pipeline.input_options(cfg).
       assets: {file name: path of a file to copy into assets/}.
-      mask_thresh: TEST.MASK_THRESH, for a model with masks.
-      rounding, size_divisibility, mask_paste, resize_method:
-        MODEL.RESIZE_ROUNDING, MODEL.SIZE_DIVISIBILITY, TEST.MASK_PASTE,
-        MODEL.RESIZE_METHOD.
+      mask_thresh, mask_paste: TEST.MASK_THRESH and TEST.MASK_PASTE, for a
+        model with masks.
     """
 
-    def __init__(self, model, class_names, scale, max_size, normalization, assets=None,
-                 mask_thresh=0.5, rounding="round", size_divisibility=1, mask_paste="detectron2",
-                 resize_method="bilinear"):
+    def __init__(self, model, class_names, scale, max_size, inputs, assets=None, mask_thresh=0.5,
+                 mask_paste="detectron2"):
         super().__init__(name="detect_export")
-        self.model, self._mask_thresh = model, float(mask_thresh)
-        self._rounding, self._divisor, self._paste = rounding, int(size_divisibility), mask_paste
-        self._resize_method = resize_method
+        self.model, self._mask_thresh, self._paste = model, float(mask_thresh), mask_paste
         self._names = tf.constant(list(class_names), tf.string)
-        self._scale, self._max_size, self._normalization = float(scale), float(max_size), normalization
+        self._scale, self._max_size = float(scale), float(max_size)
+        self._inputs = dict(inputs)
         self.assets = {k: tf.saved_model.Asset(v) for k, v in (assets or {}).items()}
 
     @tf.function(input_signature=[tf.TensorSpec([1, None, None, 3], tf.uint8, name="images")])
@@ -74,8 +70,7 @@ class DetectorExport(tf.Module):
                                              message="the image has no pixels (height or width 0)")
         with tf.control_dependencies([check]):  # before the resize can fail on it
             images = tf.identity(images)
-        image, size = model_input(images[0], self._scale, self._max_size, self._normalization,
-                                  self._rounding, self._divisor, self._resize_method)
+        image, size = model_input(images[0], self._scale, self._max_size, **self._inputs)
         out = self.model.detect(image, size, tf.stack([height, width])[None])
         outputs = detection_outputs(out, self._names)
         if "masks" in out:
@@ -138,11 +133,9 @@ def export_saved_model(cfg, model, class_names, export_dir, overwrite=False):
         with open(os.path.join(sources, "classes.json"), "w") as f:
             json.dump(list(class_names), f)
         module = DetectorExport(model, class_names, cfg.TEST.SCALES[0], cfg.TEST.MAX_SIZE,
-                                cfg.MODEL.PIXEL_NORMALIZATION,
+                                input_options(cfg),
                                 {name: os.path.join(sources, name) for name in ASSETS},
-                                cfg.TEST.MASK_THRESH, cfg.MODEL.RESIZE_ROUNDING,
-                                cfg.MODEL.SIZE_DIVISIBILITY, cfg.TEST.MASK_PASTE,
-                                cfg.MODEL.RESIZE_METHOD)
+                                cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE)
         saved = os.path.join(work, "saved_model")
         tf.saved_model.save(module, saved, signatures={
             "serving_default": module.serve.get_concrete_function(),
