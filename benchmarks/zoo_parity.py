@@ -98,7 +98,7 @@ def main():
     import tensorflow as tf
     from PIL import Image
 
-    from detect.cli.demo import prepare
+    from detect.predictor import prepare
     from detect.cli.import_weights import import_model
     from detect.engine.checkpoint import load_model
     from detect.modeling.postprocess import paste_masks

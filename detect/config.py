@@ -120,6 +120,7 @@ _C.TRAIN.COLLECTIVE_TIMEOUT = 1800  # multi_worker: seconds a cross-worker reduc
 _C.TEST = edict()
 _C.TEST.SCALES = [600]  # shorter image side at test time (first entry used)
 _C.TEST.MAX_SIZE = 1000  # cap on the longer side
+_C.TEST.EVAL_PERIOD = 0  # train_net.py: evaluate on DATASETS.TEST every N iterations and at the end (0: never; --eval-period)
 _C.TEST.NMS = 0.3  # per-class NMS IoU threshold
 _C.TEST.SCORE_THRESH = 0.05  # detections below this score are dropped
 _C.TEST.DETECTIONS_PER_IMAGE = 100  # cap per image after NMS
@@ -132,6 +133,7 @@ _C.TEST.BBOX_VOTE_IOU = 0.8  # IoU with a kept box to take part in its vote (Det
 _C.DATASETS = edict()
 _C.DATASETS.TRAIN = "toy_train"  # train_net.py's dataset (detect/datasets/factory.py names; --dataset overrides)
 _C.DATASETS.TEST = "toy_test"  # test_net.py's dataset (--dataset overrides)
+_C.DATASETS.FILE = ""  # a YAML file of named datasets (detect/datasets/by_path.py; --datasets-file)
 
 _C.DATA_DIR = "data"  # root of the datasets (data/README.md)
 _C.OUTPUT_DIR = "output"  # checkpoints, logs and detections go under here
@@ -223,6 +225,7 @@ RANGES = {
     "TRAIN.PRECISION": _one_of("float32", "mixed_float16", "mixed_bfloat16"),
     "TRAIN.COLLECTIVE_TIMEOUT": _at_least(0),
     "TEST.SCALES": _SIZES, "TEST.MAX_SIZE": _at_least(1), "TEST.NMS": _FRACTION,
+    "TEST.EVAL_PERIOD": _at_least(0),
     "TEST.SCORE_THRESH": _FRACTION, "TEST.DETECTIONS_PER_IMAGE": _at_least(1),
     "TEST.BBOX_VOTE_IOU": _FRACTION, "TEST.MIN_BOX_SIZE": _at_least(0),
     "TEST.MASK_PASTE": _one_of("detectron2", "torchvision"),

@@ -49,7 +49,9 @@ def parser(kind, default_masks):
     p = argparse.ArgumentParser(
         description=f"Converts a {kind} dataset to sharded TFRecords of tf.train.Example.")
     p.add_argument("--dataset", required=True, help="e.g. voc_2007_trainval, coco_2017_val, "
-                   "toy_train; names joined with + are concatenated")
+                   "toy_train, coco:<annotations.json>:<image dir>, voc:<VOC root>[:<split>]; "
+                   "names joined with + are concatenated")
+    p.add_argument("--datasets-file", help="a YAML file of named datasets (detect/datasets/by_path.py)")
     p.add_argument("--data-dir", default="data", help="where the datasets are (data/README.md)")
     p.add_argument("--out", required=True,
                    help="output prefix, e.g. data/tfrecords/voc_2007_trainval, or a directory "
@@ -71,8 +73,8 @@ def main(kind, default_masks, argv=None):
     in_main = threading.current_thread() is threading.main_thread()  # signals need it
     previous = signal.signal(signal.SIGTERM, _raise_stopped) if in_main else None
     try:
-        dataset = get_dataset(a.dataset, a.data_dir, strict=a.strict)
-        with tqdm(total=len(dataset), desc=f"converting {a.dataset}", unit="img") as bar:
+        dataset = get_dataset(a.dataset, a.data_dir, strict=a.strict, datasets_file=a.datasets_file)
+        with tqdm(total=len(dataset), desc=f"converting {dataset.name}", unit="img") as bar:
             paths, written, skips = convert(dataset, a.out, a.shards, a.workers, a.masks, a.strict,
                                             progress=bar.update)
     except (BadInputError, FileNotFoundError, ValueError) as e:
@@ -87,7 +89,7 @@ def main(kind, default_masks, argv=None):
         if in_main:
             signal.signal(signal.SIGTERM, previous)
     prefix = paths[0].rsplit("-", 3)[0]
-    print(f"{a.dataset}: wrote {written} examples to {len(paths)} shards "
+    print(f"{dataset.name}: wrote {written} examples to {len(paths)} shards "
           f"({os.path.dirname(prefix) or '.'}/{os.path.basename(prefix)}-*) in "
           f"{time.time() - t0:.1f} s; {skips.summary()}")
     return 0

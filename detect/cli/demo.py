@@ -4,7 +4,8 @@
         [--thresh 0.5] [--classes person] [--out-dir demo_out]
     python tools/demo.py --saved-model exports/toy [images ...]     # from an export instead
 
-Writes <name>_det.jpg (boxes, class names and scores, and for Mask R-CNN
+The model runs through detect.Predictor (detect/predictor.py), as it runs
+from Python. Writes <name>_det.jpg (boxes, class names and scores, and for Mask R-CNN
 each mask as a translucent fill with an outline; one colour per class; drawn
 with OpenCV; inputs with the same base name get <name>_2_det.jpg, ...) and
 detections.json (per image: boxes [x1, y1, x2, y2], scores, classes,
@@ -31,11 +32,9 @@ import numpy as np
 import tensorflow as tf
 
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
-from detect.datasets.pipeline import input_options, model_input
-from detect.engine.checkpoint import load_model
 from detect.engine.inference import encode_masks
-from detect.export.loading import load_exported
-from detect.modeling.postprocess import paste_masks
+from detect.predictor import Predictor
+from detect.visualization import draw
 
 # data/demo/ of the repository (an editable install: pip install -e .)
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -92,82 +91,6 @@ def skip_reason(e):
     return f"out of memory ({type(e).__name__}); try a smaller --max-pixels"
 
 
-def prepare(rgb, cfg):
-    return model_input(rgb, float(cfg.TEST.SCALES[0]), float(cfg.TEST.MAX_SIZE), **input_options(cfg))
-
-
-def checkpoint_detector(output):
-    """(rgb uint8 [H, W, 3] -> detections, class names) from a train_net.py
-    output folder. Detections: a dict of numpy arrays, boxes [N, 4] in the
-    picture's pixels, scores [N], classes [N], and for Mask R-CNN masks
-    uint8 [N, H, W] pasted into the picture."""
-    cfg, model, _ = load_model(output)
-    with open(os.path.join(output, "classes.json")) as f:
-        class_names = json.load(f)
-
-    def run(rgb):
-        image, size = prepare(rgb, cfg)
-        # boxes in the input picture's pixels (postprocess.py rescales them)
-        out = model.detect(image, size, tf.constant([rgb.shape[:2]]))
-        n = int(out["num_detections"][0])
-        dets = {k: out[k][0, :n].numpy() for k in ("boxes", "scores", "classes")}
-        if "masks" in out:
-            dets["masks"] = paste_masks(out["masks"][0, :n], dets["boxes"], rgb.shape[0], rgb.shape[1],
-                                        cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE).numpy()
-        return dets
-    return run, class_names
-
-
-def exported_detector(path):
-    """The same from an export of tools/export_model.py: its serving_default
-    (preprocessing and the mask paste inside)."""
-    loaded = load_exported(path)
-    serve = loaded.signatures["serving_default"]
-
-    def run(rgb):
-        out = serve(images=tf.constant(rgb[None]))
-        dets = {"boxes": out["detection_boxes"].numpy(), "scores": out["detection_scores"].numpy(),
-                "classes": out["detection_classes"].numpy()}
-        if "detection_masks" in out:
-            dets["masks"] = out["detection_masks"].numpy()
-        return dets
-    return run, loaded.class_names
-
-
-def class_color(class_id):
-    """A BGR colour per class id: hues spread by the golden ratio, so
-    neighbouring ids differ."""
-    hue = int((class_id * 0.618033988749895 % 1.0) * 180)
-    hsv = np.uint8([[[hue, 220, 230]]])
-    return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
-
-
-def draw(bgr, boxes, scores, names, class_ids=None, masks=None, alpha=0.45):
-    """Draws detections on a BGR picture (in place; returned).
-
-    boxes [D, 4] x1 y1 x2 y2 in the picture's pixels; class_ids [D] pick the
-    colours (default: one colour); masks: None or uint8 [D, H, W], drawn as
-    a translucent fill (alpha) with an outline, under the boxes and labels.
-    """
-    colors = [class_color(c) for c in (class_ids if class_ids is not None else [1] * len(boxes))]
-    if masks is not None:
-        for m, color in zip(masks, colors):
-            inside = m.astype(bool)
-            bgr[inside] = (bgr[inside] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
-            contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-            cv2.drawContours(bgr, contours, -1, color, 1, cv2.LINE_AA)
-    for (x1, y1, x2, y2), s, name, color in zip(boxes, scores, names, colors):
-        p1, p2 = (int(round(x1)), int(round(y1))), (int(round(x2)), int(round(y2)))
-        cv2.rectangle(bgr, p1, p2, color, 2)
-        label = f"{name} {s:.2f}"
-        (tw, th), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
-        cv2.rectangle(bgr, (p1[0], max(p1[1] - th - 4, 0)), (p1[0] + tw + 2, max(p1[1], th + 4)),
-                      color, -1)
-        cv2.putText(bgr, label, (p1[0] + 1, max(p1[1] - 3, th + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                    (255, 255, 255), 1, cv2.LINE_AA)
-    return bgr
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="*", help="image files, folders or globs")
@@ -182,11 +105,12 @@ def main(argv=None):
                    help="skip larger images (height x width, from the header)")
     a = p.parse_args(argv)
     try:
-        run, class_names = (exported_detector(a.saved_model) if a.saved_model
-                            else checkpoint_detector(a.output))
+        predictor = (Predictor(a.saved_model, kind="export") if a.saved_model  # detect/predictor.py
+                     else Predictor(a.output, kind="run"))
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    class_names = predictor.class_names
     unknown = set(a.classes or []) - set(class_names)
     if unknown:
         print(f"error: --classes {sorted(unknown)} not among {class_names[1:]}", file=sys.stderr)
@@ -201,13 +125,13 @@ def main(argv=None):
         try:
             with open(path, "rb") as f:
                 rgb = decode_image(f.read(), a.max_pixels)
-            out = run(rgb)  # boxes in the input picture's pixels
+            out = predictor(rgb)  # boxes in the input picture's pixels
         except (OSError, BadImageError, MemoryError, tf.errors.ResourceExhaustedError) as e:
             print(f"skipped {path}: {skip_reason(e)}")
             failures += 1
             continue
         b, s, c = out["boxes"], out["scores"], out["classes"]
-        names = [class_names[i] for i in c]
+        names = out["class_names"]
         keep = (s >= a.thresh) & np.array([not a.classes or nm in a.classes for nm in names], bool)
         b, s, c, names = b[keep], s[keep], c[keep], [nm for nm, k in zip(names, keep) if k]
         masks = out["masks"][keep] if "masks" in out else None  # Mask R-CNN

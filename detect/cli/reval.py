@@ -2,6 +2,7 @@
 
     python tools/reval.py --dataset toy_test --results output/detections.json
     python tools/reval.py --dataset citypersons_val --results dets.json --metric mr coco
+    python tools/reval.py --dataset coco:val.json:images --results dets.json
 
 Metrics and their defaults by dataset: detect/evaluation/dispatch.py. Only
 the annotations are read (image files need not be there). Every detection is
@@ -23,19 +24,21 @@ def main(argv=None):
     p.add_argument("--dataset", required=True)
     p.add_argument("--results", required=True, help="COCO results JSON")
     p.add_argument("--data-dir", default="data")
+    p.add_argument("--datasets-file", help="a YAML file of named datasets (detect/datasets/by_path.py)")
     p.add_argument("--metric", nargs="+", choices=METRICS, help="default: by dataset kind")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args(argv)
     try:
-        dataset = get_dataset(a.dataset, a.data_dir, check_images=False)
+        dataset = get_dataset(a.dataset, a.data_dir, check_images=False,
+                              datasets_file=a.datasets_file)
         results = load_results(a.results)
         if not results:
             raise BadInputError(f"{a.results} holds no detections: nothing to evaluate")
-        figures, report = evaluate(dataset, results, a.metric or default_metrics(a.dataset))
+        figures, report = evaluate(dataset, results, a.metric or default_metrics(a.dataset, a.datasets_file))
     except (BadInputError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{a.dataset}: {len(dataset)} images ({dataset.skips.summary()}), "
+    print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}), "
           f"{len(results)} detections\n")
     print(report)
     if a.json:

@@ -24,7 +24,8 @@ set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 import numpy as np
 
 from detect.datasets.image_check import MAX_PIXELS
-from detect.export.loading import ExportLoadError, load_exported
+from detect.export.loading import ExportLoadError
+from detect.predictor import Predictor
 from detect.export.server import MASK_FORMATS, MAX_BODY_BYTES, make_server
 
 
@@ -65,10 +66,11 @@ def main(argv=None):
     if not 0 <= a.port <= 65535:
         p.error(f"--port {a.port} is not in [0, 65535]")
     try:
-        loaded = load_exported(a.saved_model)
+        predictor = Predictor(a.saved_model, kind="export")  # detect/predictor.py
     except ExportLoadError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    loaded = predictor.loaded
     # the first call optimizes the graph: do it now, not in the first request
     loaded.signatures["serving_default"](images=np.zeros([1, 32, 32, 3], np.uint8))
     try:

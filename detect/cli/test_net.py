@@ -1,6 +1,7 @@
 """Evaluates a trained detector on a dataset.
 
     python tools/test_net.py --output output/faster_rcnn_tiny_toy_train --dataset toy_test
+    python tools/test_net.py --output output/my_run --dataset coco:val.json:images/val
 
 Reads the config and the latest checkpoint from --output (or --checkpoint),
 runs the detector over every image (per-class NMS, a per-image cap; Mask
@@ -22,11 +23,12 @@ set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 from tqdm import tqdm
 
-from detect.datasets import BadInputError, get_dataset
+from detect.datasets import BadInputError, dataset_label, get_dataset
 from detect.engine.checkpoint import load_model, read_class_names
 from detect.engine.inference import class_mapping, iter_inference, median_seconds
 from detect.evaluation import save_results
-from detect.evaluation import METRICS, default_metrics, evaluate
+from detect.engine.periodic_eval import eval_metrics
+from detect.evaluation import METRICS, evaluate
 
 
 def results_path_problem(path):
@@ -42,16 +44,6 @@ def results_path_problem(path):
     return None
 
 
-def metrics_for(name, model, dataset):
-    """The dataset's default metrics, plus mask AP (coco_segm) after box AP
-    when the model predicts masks and the dataset has them."""
-    metrics = default_metrics(name)
-    if (model.roi_heads.has_masks and "coco" in metrics
-            and any(r.get("segmentations") for r in dataset.records)):
-        metrics.insert(metrics.index("coco") + 1, "coco_segm")
-    return metrics
-
-
 def model_to_dataset_classes(output, dataset):
     """class_mapping of the run's classes.json onto the dataset's classes,
     said when they differ (None: the same classes, or a run without
@@ -63,6 +55,13 @@ def model_to_dataset_classes(output, dataset):
     if mapping is not None:
         print(f"the model's {len(names) - 1} classes map by name onto {len(mapping)} of the "
               f"dataset's {dataset.num_classes - 1}; detections of other classes are left out")
+    known = set(mapping.values()) if mapping is not None else set(range(1, dataset.num_classes))
+    unknown = [n for i, n in enumerate(dataset.class_names) if i > 0 and i not in known]
+    if unknown:
+        print(f"warning: {dataset.name} ({dataset.coco_json or 'its annotations'}) has classes the "
+              f"model was not trained on ({os.path.join(output, 'classes.json')}): "
+              f"{unknown[:8]}{' ...' if len(unknown) > 8 else ''}; their AP is 0. Evaluate on a "
+              "set with the training classes, or train on one with these", file=sys.stderr)
     return mapping
 
 
@@ -71,6 +70,8 @@ def main(argv=None):
     p.add_argument("--output", required=True, help="train_net.py output folder")
     p.add_argument("--dataset", help="default: the training config's DATASETS.TEST")
     p.add_argument("--data-dir")
+    p.add_argument("--datasets-file", help="a YAML file of named datasets (default: the run's "
+                   "DATASETS.FILE; detect/datasets/by_path.py)")
     p.add_argument("--checkpoint", help="a checkpoint: <output>/checkpoints/ckpt-N, one of its files, "
                    "or a folder (its latest); default: the latest of --output")
     p.add_argument("--metric", nargs="+", choices=METRICS)
@@ -85,13 +86,15 @@ def main(argv=None):
     try:
         cfg, model, ckpt = load_model(a.output, a.checkpoint, a.set)
         name = a.dataset or cfg.DATASETS.TEST
-        dataset = get_dataset(name, a.data_dir or cfg.DATA_DIR)
+        datasets_file = a.datasets_file or cfg.DATASETS.FILE or None
+        dataset = get_dataset(name, a.data_dir or cfg.DATA_DIR, datasets_file=datasets_file)
+        label = dataset_label(name, datasets_file)
         class_map = model_to_dataset_classes(a.output, dataset)
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{dataset.name}: {len(dataset)} images; checkpoint {ckpt}")
-    path = a.results or os.path.join(a.output, f"detections_{name}.json")
+    path = a.results or os.path.join(a.output, f"detections_{label}.json")
     results, times = [], []
     try:
         for _, dets, secs in tqdm(iter_inference(model, dataset, cfg, class_map), total=len(dataset),
@@ -118,13 +121,14 @@ def main(argv=None):
     seconds = median_seconds(times)
     save_results(results, path)
     try:
-        figures, report = evaluate(dataset, results, a.metric or metrics_for(name, model, dataset))
+        figures, report = evaluate(dataset, results, a.metric or eval_metrics(
+            name, model.roi_heads.has_masks, dataset, datasets_file))
     except ValueError as e:  # e.g. no ground truth at all: an error, not a number
         print(f"error: {len(results)} detections written to {path}, but they cannot be "
               f"evaluated: {e}", file=sys.stderr)
         return 1
     print(report)
     print(f"\n{len(results)} detections written to {path}; {seconds:.3f} s per image (median)")
-    with open(os.path.join(a.output, f"metrics_{name}.json"), "w") as f:
+    with open(os.path.join(a.output, f"metrics_{label}.json"), "w") as f:
         json.dump(dict(figures, seconds_per_image=seconds), f, indent=2)
     return 0

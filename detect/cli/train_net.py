@@ -41,11 +41,13 @@ import tensorflow as tf
 
 from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
-from detect.datasets import BadInputError, get_dataset
+from detect.datasets import BadInputError, dataset_label, get_dataset
+from detect.datasets.by_path import absolute_spec
 from detect.datasets.pipeline import build_pipeline, input_options
 from detect.weights import WeightsFileError
 from detect.weights.finetune import find_pretrained, load_pretrained
 from detect.engine import distribute
+from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
 from detect.engine.profiling import parse_window
 from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
                                    NonFiniteCheckpointError, NonFiniteError, Trainer,
@@ -56,7 +58,15 @@ from detect.modeling.build import build_model
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cfg", help="YAML overrides (experiments/cfgs/*.yml)")
-    p.add_argument("--dataset", help="training set (default: DATASETS.TRAIN, toy_train)")
+    p.add_argument("--dataset", help="training set (DATASETS.TRAIN, default toy_train): a name, "
+                   "coco:<annotations.json>:<image dir> or voc:<VOC root>[:<split>]")
+    p.add_argument("--test-dataset", help="the set --eval-period evaluates (DATASETS.TEST)")
+    p.add_argument("--datasets-file", help="a YAML file of named datasets (DATASETS.FILE; "
+                   "detect/datasets/by_path.py)")
+    p.add_argument("--eval-period", type=int, metavar="N",
+                   help="evaluate on DATASETS.TEST every N iterations and at the end, to "
+                        "TensorBoard and <output>/eval_log.jsonl, keeping the best model in "
+                        "<output>/best (TEST.EVAL_PERIOD; 0: never)")
     p.add_argument("--data-dir", help="dataset root (default: DATA_DIR)")
     p.add_argument("--net", help="backbone: vgg16 | resnet50 | tiny (MODEL.BACKBONE)")
     p.add_argument("--weights", help="backbone weights, or a whole pretrained detector: a run folder "
@@ -99,13 +109,25 @@ def setup(a, base=None):
         cfg.DATA_DIR = a.data_dir
     if a.dataset:
         cfg.DATASETS.TRAIN = a.dataset
+    if a.test_dataset:
+        cfg.DATASETS.TEST = a.test_dataset
+    if a.datasets_file:
+        cfg.DATASETS.FILE = a.datasets_file
+    if a.eval_period is not None:
+        cfg.TEST.EVAL_PERIOD = a.eval_period
+    # paths made absolute: the run's config.yml reads the same data from any folder
+    if cfg.DATASETS.FILE:
+        cfg.DATASETS.FILE = os.path.abspath(cfg.DATASETS.FILE)
+    cfg.DATASETS.TRAIN = absolute_spec(cfg.DATASETS.TRAIN)
+    cfg.DATASETS.TEST = absolute_spec(cfg.DATASETS.TEST)
     if a.strategy:
         cfg.TRAIN.STRATEGY = a.strategy
     return validate_cfg(cfg)
 
 
 def output_dir(a, cfg):
-    return a.output or os.path.join(cfg.OUTPUT_DIR, f"{cfg.MODEL.ARCH}_{cfg.MODEL.BACKBONE}_{cfg.DATASETS.TRAIN}")
+    label = dataset_label(cfg.DATASETS.TRAIN, cfg.DATASETS.FILE or None)
+    return a.output or os.path.join(cfg.OUTPUT_DIR, f"{cfg.MODEL.ARCH}_{cfg.MODEL.BACKBONE}_{label}")
 
 
 def describe_weights(cfg, restored=None):
@@ -149,8 +171,22 @@ def main(argv=None):
         if a.resume and not a.cfg and os.path.exists(saved_cfg):
             cfg = setup(a, saved_cfg)
             print(f"config: {saved_cfg} (the run's own; --cfg not given)")
-        dataset = get_dataset(cfg.DATASETS.TRAIN, cfg.DATA_DIR)
+        datasets_file = cfg.DATASETS.FILE or None
+        if not cfg.DATASETS.TRAIN:
+            raise ValueError("no training set: pass --dataset (a name, coco:<annotations.json>:<image "
+                             "dir> or voc:<VOC root>[:<split>]) or set DATASETS.TRAIN")
+        if cfg.TEST.EVAL_PERIOD and not cfg.DATASETS.TEST:
+            raise ValueError(f"TEST.EVAL_PERIOD is {cfg.TEST.EVAL_PERIOD} but DATASETS.TEST is empty: "
+                             "pass --test-dataset, or --eval-period 0 to train without evaluating")
+        dataset = get_dataset(cfg.DATASETS.TRAIN, cfg.DATA_DIR, datasets_file=datasets_file)
         source = dataset
+        test_set = test_classes = None
+        if cfg.TEST.EVAL_PERIOD:  # read and checked now, not after hours of training
+            if cfg.TRAIN.STRATEGY == "multi_worker":
+                raise ValueError("--eval-period runs on one machine; with --strategy multi_worker "
+                                 "evaluate the checkpoints with tools/test_net.py")
+            test_set = get_dataset(cfg.DATASETS.TEST, cfg.DATA_DIR, datasets_file=datasets_file)
+            test_classes = check_test_classes(dataset, test_set)
         if a.tfrecords:
             source = sorted(tf.io.gfile.glob(a.tfrecords))
             if not source:
@@ -180,6 +216,9 @@ def main(argv=None):
     resuming = a.resume and bool(checkpoints)
     changes = config_changes(saved_cfg, cfg) if resuming else None
     print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}); output in {out}")
+    if test_set is not None:
+        print(f"evaluating on {test_set.name} ({len(test_set)} images) every {cfg.TEST.EVAL_PERIOD} "
+              "iterations and at the end")
     tf.keras.utils.set_random_seed(cfg.TRAIN.SEED)
     build_cfg = cfg
     # a whole pretrained detector (a run folder, a zoo file) is copied in
@@ -214,6 +253,11 @@ def main(argv=None):
     except distribute.DistributionError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if test_set is not None and trainer.chief:
+        metrics = eval_metrics(cfg.DATASETS.TEST, bool(cfg.MODEL.MASK_HEAD), test_set, datasets_file)
+        trainer.evaluator = PeriodicEvaluator(cfg, model, test_set, metrics, out, test_classes,
+                                              progress=not a.no_progress)
+        trainer.eval_period = cfg.TEST.EVAL_PERIOD
     restored = None
     if a.resume:
         try:  # before anything in the run is written

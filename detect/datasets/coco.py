@@ -129,6 +129,14 @@ def load_coco(annotation_json, image_dir, name, class_filter=None, strict=False,
                    category_ids={v: k for k, v in cat_to_id.items()})
 
 
+def _number(value):
+    """float(value), NaN for a missing or non-numeric one."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def coco_records(coco, annotation_json, image_dir, cat_to_id, strict=False, check_images=True):
     """(records, SkipLog) of a COCO api's images, objects of ``cat_to_id``'s categories.
 
@@ -190,7 +198,8 @@ def coco_records(coco, annotation_json, image_dir, cat_to_id, strict=False, chec
                 heights=np.array([float(a.get("height", b[3] - b[1])) for a, b in zip(anns, boxes)],
                                  np.float32),
                 vis_ratios=np.array([float(a.get("vis_ratio", 1.0)) for a in anns], np.float32),
-                annotation_ids=np.array([a.get("id", -1) for a in anns], np.int64))
+                annotation_ids=np.array([a.get("id", -1) for a in anns], np.int64),
+                areas=np.array([_number(a.get("area")) for a in anns], np.float32))
             record = select(record, keep)
         records.append(record)
     return records, skips

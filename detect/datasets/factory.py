@@ -8,6 +8,11 @@
                              images in <data>/citypersons/images/<split>/
     toy_<split>              the built-in toy set, VOC layout, in <data>/toy
     toy_coco_<split>         the same images as COCO JSON with masks
+Beside these names, a user's own data by path (by_path.py):
+    coco:<annotations.json>:<image dir>
+    voc:<VOC root>[:<split>]
+and the names of a YAML file of named datasets (``datasets_file``:
+--datasets-file or DATASETS.FILE), which are looked up first.
 A ``_person`` suffix keeps only the person class (remapped to id 1), for
 pedestrian training on VOC or COCO; names joined with ``+`` are concatenated.
 Each name resolves through ``DATASETS``, one row per kind: the pattern, the
@@ -21,6 +26,7 @@ from typing import Callable, Tuple
 
 import numpy as np
 
+from detect.datasets import by_path
 from detect.datasets.citypersons import load_citypersons
 from detect.datasets.coco import load_coco
 from detect.datasets.dataset import Dataset
@@ -85,7 +91,8 @@ DATASETS = (  # the first row whose pattern matches wins
     DatasetKind(r"toy_(train|test)", _toy, ("voc07",), "toy_<train|test>"),
 )
 PERSON_SUFFIX = "_person"  # pedestrian metrics: MR^-2, then the base set's AP
-PATTERNS = tuple(k.shown for k in DATASETS) + ("<any of these>_person", "<name>+<name>")
+PATTERNS = (tuple(k.shown for k in DATASETS) + by_path.SHOWN
+            + ("<a name of --datasets-file>", "<any of these>_person", "<name>+<name>"))
 
 
 def filter_classes(dataset, keep_names):
@@ -113,7 +120,7 @@ def filter_classes(dataset, keep_names):
 
 
 def _kind(name):
-    """(DatasetKind, match, person) for one name (no ``+``)."""
+    """(DatasetKind, match, person) for one name of the table (no ``+``)."""
     person = name.endswith(PERSON_SUFFIX)
     base = name[: -len(PERSON_SUFFIX)] if person else name
     for kind in DATASETS:
@@ -122,41 +129,90 @@ def _kind(name):
     raise ValueError(f"unknown dataset '{name}'. Known patterns: {', '.join(PATTERNS)}")
 
 
-def _one(name, data_dir, strict, check_images):
-    kind, m, person = _kind(name)
-    ds = kind.read(m, data_dir, strict, check_images)
+def _entry(name, datasets_file=None):
+    """(by_path entry, person) for a name of the datasets file or a path
+    spec; None for a name of the table. ``_person`` stays part of a path
+    spec whose last path ends with it and exists (a folder named so)."""
+    named = by_path.read_datasets_file(datasets_file) if datasets_file else {}
+    person = name.endswith(PERSON_SUFFIX)
+    base = name[: -len(PERSON_SUFFIX)] if person else name
+    if base in named:
+        return named[base], person
+    if name in named:
+        return named[name], False
+    if by_path.is_path_spec(name):
+        if person:  # a folder or split that is named so, and exists, keeps its name
+            entry = by_path.parse_spec(name)
+            last = entry.get("images") or entry["root"]
+            if entry.get("split"):
+                last = os.path.join(entry["root"], "ImageSets", "Main", entry["split"] + ".txt")
+            if os.path.exists(last):
+                return entry, False
+        return by_path.parse_spec(base), person
+    return None
+
+
+def _one(name, data_dir, strict, check_images, datasets_file=None):
+    found = _entry(name, datasets_file)
+    if found:
+        entry, person = found
+        ds = by_path.load_entry(entry, dataset_label(name, datasets_file), strict, check_images)
+    else:
+        kind, m, person = _kind(name)
+        ds = kind.read(m, data_dir, strict, check_images)
     if person:
         ds = filter_classes(ds, ["person"])
-        ds.name = name
+        ds.name = dataset_label(name, datasets_file)
     return ds
+
+
+def dataset_label(name, datasets_file=None):
+    """The name for messages, output folders and file names: path specs
+    shortened (by_path.label), every other name as it is."""
+    out = []
+    for part in _parts(name):
+        if by_path.is_path_spec(part):
+            entry, person = _entry(part)
+            part = by_path.label(entry) + (PERSON_SUFFIX if person else "")
+        out.append(part)
+    return "+".join(out)
 
 
 def _parts(name):
     parts = [p for p in name.split("+") if p]
     if not parts:
-        raise ValueError("empty dataset name")
+        raise ValueError("no dataset named: give a name, coco:<annotations.json>:<image dir> or "
+                         "voc:<VOC root>[:<split>]")
     return parts
 
 
-def get_dataset(name, data_dir="data", strict=False, check_images=True):
+def get_dataset(name, data_dir="data", strict=False, check_images=True, datasets_file=None):
     """The dataset called ``name`` (see the module docstring), read from data_dir.
 
     check_images=False keeps images whose file is missing (evaluation of a
     results file needs only the annotations); training and inference keep
-    the default, which skips and counts them.
+    the default, which skips and counts them. datasets_file: a YAML file of
+    named datasets (by_path.py), looked up before the table.
     """
     parts = _parts(name)
-    dataset = _one(parts[0], data_dir, strict, check_images)
+    dataset = _one(parts[0], data_dir, strict, check_images, datasets_file)
     for part in parts[1:]:
-        dataset = dataset + _one(part, data_dir, strict, check_images)
+        dataset = dataset + _one(part, data_dir, strict, check_images, datasets_file)
     return dataset
 
 
-def default_metrics(name):
-    """The metrics of the table's row for ``name`` (its first part if joined);
+def default_metrics(name, datasets_file=None):
+    """The metrics of the table's row for ``name`` (its first part if joined;
+    a path spec or a file's entry: its format's, or the entry's own);
     with ``_person``, MR^-2 and then the row's AP metric."""
-    kinds = [_kind(p) for p in _parts(name)]
-    kind = kinds[0][0]
-    if any(person for _, _, person in kinds):
-        return ["mr"] + [x for x in kind.metrics if x != "mr"][:1]
-    return list(kind.metrics)
+    parts = _parts(name)
+    found = _entry(parts[0], datasets_file)
+    if found:
+        entry, _ = found
+        metrics = entry.get("metrics") or by_path.DEFAULT_METRICS[entry["format"]]
+    else:
+        metrics = _kind(parts[0])[0].metrics
+    person = any((_entry(p, datasets_file) or _kind(p)[::2])[-1] for p in parts)
+    if person:
+        return ["mr"] + [x for x in metrics if x != "mr"][:1]
+    return list(metrics)

@@ -12,6 +12,8 @@ A record is a dict:
                 trained on as objects, matched as ignore regions
   segmentations list of N COCO segmentations (polygons or RLE) or None
   heights, vis_ratios  float32 [N] (pedestrian data; see data/README.md)
+  areas         float32 [N], COCO files: each annotation's "area" (NaN where
+                it has none), what COCO's evaluation sizes objects by
 Boxes are kept as annotated, also where they cross the image border
 (full-body pedestrian boxes often do, and the evaluators must see them as
 annotated); training clips them after resizing (pipeline.py). Unusable
@@ -107,7 +109,8 @@ def empty_record(image_id, file_name, height, width):
 def select(record, keep):
     """A copy of record with only the objects where keep is True."""
     out = dict(record)
-    for key in ("boxes", "classes", "difficult", "crowd", "heights", "vis_ratios", "annotation_ids"):
+    for key in ("boxes", "classes", "difficult", "crowd", "heights", "vis_ratios", "annotation_ids",
+                "areas"):
         if key in record and record[key] is not None:
             out[key] = record[key][keep]
     if record.get("segmentations") is not None:

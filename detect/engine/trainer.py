@@ -29,7 +29,10 @@ progress bar, and nothing lost on a crash or interrupt.
     the loss scale halved; it still counts as an iteration. Training stops
     only if MAX_SKIPPED_STEPS steps in a row overflow;
   * ``profile=(start, stop)``: a TensorFlow profiler trace of those
-    iterations (profiling.py).
+    iterations (profiling.py);
+  * ``evaluator`` / ``eval_period``: evaluation every eval_period
+    iterations and at the end, its figures in the same event files
+    (periodic_eval.py).
 """
 import contextlib
 import glob
@@ -132,6 +135,9 @@ class Trainer:
         self.writer = None  # created when training starts: a failed resume adds no file to the run
         self.skipped = 0  # mixed_float16 steps skipped for a loss-scale overflow
         self.profile_table = None  # the op table of a profile=(start, stop) run
+        # evaluation while training: a callable (iteration -> None) run every
+        # eval_period iterations and at the end, by the chief (periodic_eval.py)
+        self.evaluator, self.eval_period = None, 0
 
     def build(self, batch=None):
         """Creates the model's and the optimizer's variables (outside any
@@ -366,6 +372,9 @@ class Trainer:
                     self._log_image(it, batch)
                 if it % self.cfg.TRAIN.SNAPSHOT_ITERS == 0:
                     self.save()
+                if self.evaluator and self.chief and (it % self.eval_period == 0 or it == max_iters):
+                    self.evaluator.writer = self.writer
+                    self.evaluator(it)
         except KeyboardInterrupt:
             path = self.save()
             bar.close()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from detect.visualization import class_color, draw
 from tests.datasets.trees import write_jpeg
 from tests.engine.runs import make_run, tool
 
@@ -59,7 +60,8 @@ def test_out_of_memory_on_one_image_skips_only_that_one(setup, tmp_path, capsys,
     run, demo = setup
     for name in ("first.jpg", "second.jpg"):
         write_jpeg(str(tmp_path / name), 48, 64)
-    real, calls = demo.prepare, []
+    import detect.predictor as predictor
+    real, calls = predictor.prepare, []
 
     def fails_once(rgb, cfg):
         calls.append(1)
@@ -67,7 +69,7 @@ def test_out_of_memory_on_one_image_skips_only_that_one(setup, tmp_path, capsys,
             raise MemoryError
         return real(rgb, cfg)
 
-    monkeypatch.setattr(demo, "prepare", fails_once)
+    monkeypatch.setattr(predictor, "prepare", fails_once)
     out = tmp_path / "out"
     assert demo.main([str(tmp_path / "first.jpg"), str(tmp_path / "second.jpg"), "--output", run,
                       "--out-dir", str(out)]) == 0
@@ -85,20 +87,19 @@ def test_thresh_outside_0_1_is_refused(setup, capsys, value):
 
 
 def test_masks_are_drawn_translucent_in_their_class_colour():
-    demo = tool("demo")
     grey = np.full((40, 60, 3), 128, np.uint8)
     masks = np.zeros((2, 40, 60), np.uint8)
     masks[0, 5:20, 5:25] = 1
     masks[1, 22:35, 30:55] = 1
-    out = demo.draw(grey.copy(), np.array([[4, 4, 26, 21], [29, 21, 56, 36]], float), [0.9, 0.8],
+    out = draw(grey.copy(), np.array([[4, 4, 26, 21], [29, 21, 56, 36]], float), [0.9, 0.8],
                     ["a", "b"], np.array([1, 2]), masks)
     inside_a, inside_b = out[17, 15], out[30, 42]  # away from outlines and labels
     assert not np.array_equal(inside_a, grey[0, 0]) and not np.array_equal(inside_a, inside_b)
     alpha = 0.45
-    want = (128 * (1 - alpha) + np.array(demo.class_color(1)) * alpha).astype(np.uint8)
+    want = (128 * (1 - alpha) + np.array(class_color(1)) * alpha).astype(np.uint8)
     np.testing.assert_array_equal(inside_a, want)
     assert np.array_equal(out[38, 2], grey[0, 0])  # outside every mask, box and label
-    assert demo.class_color(1) != demo.class_color(2)
+    assert class_color(1) != class_color(2)
 
 
 def test_mask_model_writes_rle_masks_and_filters_classes(tmp_path, capsys):

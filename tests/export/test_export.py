@@ -16,6 +16,7 @@ from detect.cli import demo, export_model, serve
 from detect.engine.checkpoint import load_model
 from detect.export.loading import ExportLoadError, load_exported
 from detect.export.saved_model import export_saved_model
+from detect.predictor import prepare
 from detect.modeling.postprocess import paste_masks
 from tests.export.exports import (ARCHS, CLASS_NAMES, ROOT, arch_cfg, assert_same_detections,
                                   first_n, from_outputs, random_model)
@@ -23,7 +24,7 @@ from tests.export.exports import (ARCHS, CLASS_NAMES, ROOT, arch_cfg, assert_sam
 
 def detect_in_process(cfg, model, rgb):
     """The checkpoint path's detections (demo.py: prepare, then model.detect)."""
-    image, size = demo.prepare(rgb, cfg)
+    image, size = prepare(rgb, cfg)
     out = model.detect(image, size, tf.constant([rgb.shape[:2]]))
     dets = first_n(out)
     if "masks" in out:  # Mask R-CNN: pasted as demo.py and test_net.py do

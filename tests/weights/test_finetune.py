@@ -117,3 +117,20 @@ def test_class_ids_follow_names_when_counts_agree():
 
     assert class_mapping(["__background__", "person", "car"], ["__background__", "car", "bicycle"]) == {2: 1}
     assert class_mapping(["__background__", "a", "b"], ["__background__", "a", "b"]) is None
+
+
+def test_finetune_config_builds_the_imported_detectron2_model():
+    """experiments/cfgs/finetune_mask_rcnn_r50_fpn.yml differs from the
+    detectron2 Mask R-CNN it fine-tunes only in training settings, so the
+    import's run folder loads into it; the keys that differ are listed."""
+    from detect.config import diff_cfg
+    from detect.weights import zoo
+
+    zoo_cfg, fine = get_cfg(), get_cfg()
+    merge_from_file(zoo_cfg, zoo.ARCHITECTURES[("detectron2", "mask_rcnn_R_50_FPN_3x")].config_path)
+    merge_from_file(fine, os.path.join(ROOT, "experiments", "cfgs", "finetune_mask_rcnn_r50_fpn.yml"))
+    changed = {k.split(".")[0] + "." + k.split(".")[1] for k, _, _ in diff_cfg(zoo_cfg, fine)}
+    assert {k for k in changed if k.startswith(("MODEL.", "RESNETS.", "FPN.", "ANCHOR.", "RPN."))} \
+        == {"MODEL.FREEZE_AT"}
+    assert fine.TRAIN.LEARNING_RATE < zoo_cfg.TRAIN.LEARNING_RATE and fine.TRAIN.WARMUP_ITERS > 0
+    assert fine.TEST.EVAL_PERIOD > 0 and fine.TRAIN.MAX_ITERS <= 5000

@@ -1,0 +1,210 @@
+"""Datasets by path: a user's own folders, with no copying or renaming.
+
+    coco:<annotations.json>:<image dir>   a COCO instances file (as CVAT, Label
+                                          Studio or labelme2coco write it) and
+                                          the folder its file_name values are in
+    voc:<VOC root>[:<split>]              a folder with Annotations/, JPEGImages/
+                                          and, for a split, ImageSets/Main/<split>.txt;
+                                          no split: every Annotations/*.xml
+
+Relative paths resolve against the working directory. The same specs, under
+short names, can live in a YAML file of named datasets (``--datasets-file``
+or ``DATASETS.FILE``), where relative paths resolve against the file's
+folder::
+
+    pets_train: coco:annotations/train.json:images      # a spec, as --dataset takes
+    pets_val:
+      format: coco                                      # or voc
+      annotations: annotations/val.json
+      images: images
+    street:
+      format: voc
+      root: street_voc
+      split: test                                       # optional
+      metrics: [mr, voc07]                              # optional: the default metrics
+
+Class names come from the files: a COCO file's categories (sorted by id,
+whose ids go back out unchanged in results JSON), and for a VOC folder its
+classes.txt, else PASCAL VOC's 20 classes when every name is one of them,
+else the sorted names found (pascal_voc.voc_folder_classes).
+"""
+import os
+import re
+
+import yaml
+
+from detect.datasets.coco import load_coco
+from detect.datasets.pascal_voc import load_voc_folder, voc_folder_classes
+from detect.datasets.records import BadInputError
+
+KINDS = ("coco", "voc")
+SHOWN = ("coco:<annotations.json>:<image dir>", "voc:<VOC root>[:<split>]")
+ENTRY_KEYS = {"coco": {"format", "annotations", "images", "metrics"},
+              "voc": {"format", "root", "split", "metrics"}}
+DEFAULT_METRICS = {"coco": ("coco",), "voc": ("voc07",)}
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_path_spec(name):
+    """True for ``coco:...`` and ``voc:...``."""
+    return name.split(":", 1)[0] in KINDS and ":" in name
+
+
+def parse_spec(spec, base_dir=None):
+    """{"format", "annotations", "images"} or {"format", "root", "split"} of
+    a ``coco:`` / ``voc:`` spec; relative paths joined to base_dir (None:
+    the working directory, made absolute). Raises ValueError with the
+    forms."""
+    kind, _, rest = spec.partition(":")
+    parts = rest.split(":")
+    if kind == "coco" and len(parts) == 2 and all(parts):
+        entry = {"format": "coco", "annotations": parts[0], "images": parts[1]}
+    elif kind == "voc" and 1 <= len(parts) <= 2 and all(parts):
+        entry = {"format": "voc", "root": parts[0], "split": parts[1] if len(parts) == 2 else None}
+    else:
+        raise ValueError(f"dataset '{spec}' is not one of {' or '.join(SHOWN)} (paths may not "
+                         "hold ':'; name such a dataset in a --datasets-file instead)")
+    return absolute(entry, base_dir)
+
+
+def absolute(entry, base_dir=None):
+    """The entry with its paths absolute (against base_dir or the working
+    directory)."""
+    out = dict(entry)
+    for key in ("annotations", "images", "root"):
+        if out.get(key):
+            path = os.path.expanduser(out[key])
+            out[key] = os.path.abspath(os.path.join(base_dir, path) if base_dir else path)
+    return out
+
+
+def absolute_spec(spec):
+    """A ``coco:`` / ``voc:`` spec with absolute paths (``+`` and ``_person``
+    kept), for a run's config.yml: read again from any working directory.
+    Other names are returned as they are."""
+    out = []
+    for part in spec.split("+"):
+        person = part.endswith("_person") and is_path_spec(part)
+        base = part[: -len("_person")] if person else part
+        if is_path_spec(base):
+            e = parse_spec(base)
+            base = (f"coco:{e['annotations']}:{e['images']}" if e["format"] == "coco"
+                    else f"voc:{e['root']}" + (f":{e['split']}" if e["split"] else ""))
+        out.append(base + ("_person" if person else ""))
+    return "+".join(out)
+
+
+def label(entry):
+    """A short name for messages, output folders and file names:
+    coco_<annotation file stem> or voc_<root folder>[_<split>]."""
+    if entry["format"] == "coco":
+        text = "coco_" + os.path.splitext(os.path.basename(entry["annotations"]))[0]
+    else:
+        text = "voc_" + os.path.basename(os.path.normpath(entry["root"])) + (
+            f"_{entry['split']}" if entry.get("split") else "")
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def read_datasets_file(path):
+    """{name: entry (absolute paths)} of a YAML file of named datasets.
+
+    Raises FileNotFoundError or ValueError naming the file and the entry."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"datasets file {path} does not exist")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ValueError(f"datasets file {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"datasets file {path} must map dataset names to specs "
+                         f"({' or '.join(SHOWN)}) or to mappings with 'format'; see "
+                         "detect/datasets/by_path.py")
+    base = os.path.dirname(os.path.abspath(path))
+    out = {}
+    for name, value in data.items():
+        where = f"{path}: dataset '{name}'"
+        if not isinstance(name, str) or not NAME.fullmatch(name) or name.endswith("_person"):
+            raise ValueError(f"{where}: a name is letters, digits, '_', '.', '-' (not ending in "
+                             "_person, which selects the person class of any set)")
+        if isinstance(value, str):
+            try:
+                if not is_path_spec(value):
+                    raise ValueError(f"'{value}' is not one of {' or '.join(SHOWN)}")
+                entry = parse_spec(value, base)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
+        elif isinstance(value, dict):
+            kind = value.get("format")
+            if kind not in KINDS:
+                raise ValueError(f"{where}: 'format' must be one of {list(KINDS)}, got {kind!r}")
+            unknown = set(value) - ENTRY_KEYS[kind]
+            need = {"annotations", "images"} if kind == "coco" else {"root"}
+            missing = need - set(value)
+            if unknown or missing:
+                raise ValueError(f"{where}: " + "; ".join(
+                    ([f"unknown keys {sorted(unknown)}"] if unknown else [])
+                    + ([f"missing keys {sorted(missing)}"] if missing else []))
+                    + f" (a {kind} entry has {sorted(ENTRY_KEYS[kind])})")
+            entry = absolute({k: v for k, v in value.items() if k != "metrics"}, base)
+            entry.setdefault("split", None) if kind == "voc" else None
+            if "metrics" in value:
+                metrics = value["metrics"]
+                if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
+                    raise ValueError(f"{where}: 'metrics' must be a list of metric names")
+                entry["metrics"] = tuple(metrics)
+        else:
+            raise ValueError(f"{where}: give a spec string or a mapping, got {type(value).__name__}")
+        out[name] = entry
+    return out
+
+
+def _relative_hint():
+    return f"relative paths resolve against the working directory, {os.getcwd()}"
+
+
+def load_entry(entry, name, strict=False, check_images=True):
+    """The Dataset of one entry (read_datasets_file / parse_spec), named
+    ``name``. Every missing path, empty split and unreadable file raises
+    FileNotFoundError or BadInputError naming the path and what to do."""
+    if entry["format"] == "coco":
+        ann, images = entry["annotations"], entry["images"]
+        if not os.path.isfile(ann):
+            raise FileNotFoundError(
+                f"{name}: annotation file {ann} " + ("is a folder; name the .json file in it"
+                                                     if os.path.isdir(ann) else "does not exist")
+                + f" ({_relative_hint()})")
+        if check_images and not os.path.isdir(images):
+            raise FileNotFoundError(f"{name}: image folder {images} does not exist "
+                                    f"({_relative_hint()})")
+        # images checked here, not by the reader: a wrong image folder is one
+        # message, not a warning per image
+        dataset = load_coco(ann, images, name, strict=strict, check_images=False)
+        if check_images:
+            found = [os.path.exists(r["file_name"]) for r in dataset.records]
+            if dataset.records and not any(found):
+                raise BadInputError(
+                    f"{name}: none of the {len(found)} images {ann} lists is under {images} "
+                    f"(first: {dataset.records[0]['file_name']}): the image folder must be the "
+                    "one the file's 'file_name' values are relative to")
+            for r, ok in zip(dataset.records, found):
+                if not ok:
+                    dataset.skips.skip(r["file_name"], "missing image file")
+            dataset.records = [r for r, ok in zip(dataset.records, found) if ok]
+        if not dataset.records:
+            raise BadInputError(f"{name}: {ann} lists no usable image ({dataset.skips.summary()})")
+        return dataset
+    root = entry["root"]
+    for sub in ("Annotations", "JPEGImages"):
+        if not os.path.isdir(os.path.join(root, sub)):
+            raise FileNotFoundError(
+                f"{name}: {os.path.join(root, sub)} does not exist: a VOC root holds Annotations/ "
+                f"(<id>.xml), JPEGImages/ (<id>.jpg) and, for splits, ImageSets/Main/<split>.txt "
+                f"({_relative_hint()})")
+    dataset = load_voc_folder(root, entry.get("split"), voc_folder_classes(root), name,
+                              strict=strict, check_images=check_images)
+    if not dataset.records:
+        raise BadInputError(f"{name}: no usable image in {root}"
+                            + (f" split {entry['split']}" if entry.get("split") else "")
+                            + f" ({dataset.skips.summary()})")
+    return dataset

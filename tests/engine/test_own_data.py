@@ -1,0 +1,167 @@
+"""A user's own data end to end: train_net.py on sets given by path with
+--eval-period (figures in the JSON log and TensorBoard, the best checkpoint
+kept and equal to test_net.py's figure for it), test_net.py and the
+Predictor giving the same detections, a test set with classes the training
+set lacks refused before training, and the two data tools."""
+import glob
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import detect
+from detect.datasets import get_dataset
+from detect.datasets.image_check import decode_image
+from detect.datasets.toy import VOC_DIR, write_toy_dataset
+from tests.datasets.trees import make_coco
+from tests.engine.runs import ROOT, tool
+
+TOY = os.path.join(ROOT, "experiments", "cfgs", "toy_quickstart.yml")
+TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96",
+        "TRAIN.SNAPSHOT_ITERS", "100", "TRAIN.IMS_PER_BATCH", "1", "TEST.SCORE_THRESH", "0.0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(voc root, run folder, train_net's stdout) of 4 iterations with an
+    evaluation every 2, the sets given by path from another folder."""
+    root = tmp_path_factory.mktemp("own")
+    write_toy_dataset(str(root / "toy"), num_train=4, num_test=3, seed=4, workers=1)
+    voc = str(root / "toy" / VOC_DIR)
+    out = str(root / "run")
+    cwd = os.getcwd()
+    os.chdir(root / "toy")  # relative specs, resolved here and stored absolute
+    try:
+        code = tool("train_net").main(["--cfg", TOY, "--dataset", f"voc:{VOC_DIR}:train",
+                                       "--test-dataset", f"voc:{VOC_DIR}:test", "--eval-period", "2",
+                                       "--iters", "4", "--output", out, "--no-progress", "--set", *TINY])
+    finally:
+        os.chdir(cwd)
+    assert code == 0
+    return voc, out
+
+
+def test_eval_period_logs_figures_and_keeps_the_best(trained, capsys):
+    voc, out = trained
+    log = [json.loads(line) for line in open(os.path.join(out, "eval_log.jsonl"))]
+    assert [e["iteration"] for e in log] == [2, 4]
+    values = [e["main"]["value"] for e in log]
+    assert all(e["main"]["name"] == "voc07/mAP" and 0 <= e["main"]["value"] <= 1 for e in log)
+    assert values == [e["figures"]["voc07"]["mAP"] for e in log]
+    best = json.load(open(os.path.join(out, "best", "best.json")))
+    assert best["iteration"] == [2, 4][int(np.argmax(values))]  # ties: the first stays
+    assert best["value"] == max(values)
+    assert glob.glob(os.path.join(out, "best", f"ckpt-{best['iteration']}.index"))
+    # the same figures in TensorBoard, beside the losses
+    tags = {}
+    for path in glob.glob(os.path.join(out, "tensorboard", "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for v in event.summary.value:
+                tags.setdefault(v.tag, {})[event.step] = float(tf.make_ndarray(v.tensor))
+    assert tags["eval/voc07/mAP"] == pytest.approx({2: values[0], 4: values[1]})
+    assert "loss/total" in tags
+    # the config keeps the sets as absolute paths: test_net.py runs from anywhere
+    cfg = open(os.path.join(out, "config.yml")).read()
+    assert f"voc:{voc}:test" in cfg and f"voc:{voc}:train" in cfg
+    # test_net.py on the kept checkpoint measures what the log says
+    test_net = tool("test_net")
+    assert test_net.main(["--output", out, "--checkpoint", os.path.join(out, "best"),
+                          "--no-progress"]) == 0
+    metrics = json.load(open(os.path.join(out, "metrics_voc_VOCtoy_test.json")))
+    assert metrics["voc07"]["mAP"] == pytest.approx(best["value"], abs=1e-9)
+
+
+def test_predictor_gives_test_net_detections(trained):
+    voc, out = trained
+    assert tool("test_net").main(["--output", out, "--no-progress",
+                                  "--results", os.path.join(out, "dets.json")]) == 0
+    results = json.load(open(os.path.join(out, "dets.json")))
+    predictor = detect.Predictor(out)
+    test = get_dataset(f"voc:{voc}:test")
+    compared = 0
+    for record in test.records:
+        with open(record["file_name"], "rb") as f:  # TensorFlow's JPEG decoder, as the pipeline's
+            rgb = decode_image(f.read())
+        got = predictor(rgb)
+        want = [d for d in results if d["image_id"] == record["image_id"]]
+        assert len(got["scores"]) == len(want) > 0
+        np.testing.assert_allclose(got["scores"], [d["score"] for d in want], atol=1e-5)
+        boxes = np.array([d["bbox"] for d in want])
+        boxes[:, 2:] += boxes[:, :2]
+        np.testing.assert_allclose(got["boxes"], boxes, atol=1e-3)
+        assert got["class_names"] == [test.class_names[d["category_id"]] for d in want]
+        compared += len(want)
+    assert compared > 0
+
+
+def test_a_test_set_with_unknown_classes_is_refused_before_training(trained, tmp_path, capsys):
+    voc, _ = trained
+    ann, images = make_coco(str(tmp_path), [(1, "a.jpg", 40, 40)],
+                            [{"id": 1, "image_id": 1, "category_id": 5, "bbox": [2, 2, 9, 9], "iscrowd": 0}],
+                            [{"id": 5, "name": "hexagon"}])
+    out = str(tmp_path / "run")
+    code = tool("train_net").main(["--cfg", TOY, "--dataset", f"voc:{voc}:train", "--test-dataset",
+                                   f"coco:{ann}:{images}", "--eval-period", "2", "--iters", "4",
+                                   "--output", out, "--no-progress", "--set", *TINY])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"the test set coco_instances ({ann}) has classes the training set voc_VOCtoy_train does " \
+           "not: ['hexagon']" in err
+    assert not os.path.exists(out)
+    code = tool("train_net").main(["--cfg", TOY, "--dataset", f"voc:{voc}:train", "--eval-period", "2",
+                                   "--output", out, "--set", "DATASETS.TEST", '""'])
+    assert code == 2 and "DATASETS.TEST is empty: pass --test-dataset" in capsys.readouterr().err
+
+
+def test_dataset_stats_counts_by_class_and_coco_size(tmp_path, capsys):
+    images = [(1, "a.jpg", 200, 200), (2, "b.jpg", 200, 200), (3, "c.jpg", 200, 200)]
+    anns = [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [0, 0, 20, 20], "iscrowd": 0, "area": 400},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [0, 0, 90, 90], "iscrowd": 0, "area": 8000},
+            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [0, 0, 150, 150], "iscrowd": 0},
+            {"id": 4, "image_id": 2, "category_id": 1, "bbox": [0, 0, 50, 50], "iscrowd": 1},
+            {"id": 5, "image_id": 2, "category_id": 1, "bbox": [10, 10, 5, 5], "iscrowd": 0,
+             "segmentation": [[10, 10, 110, 10, 110, 110, 10, 110]]},  # no area: the polygon's
+            {"id": 6, "image_id": 3, "category_id": 1, "bbox": [5, 5, -3, 4], "iscrowd": 0}]
+    ann, img_dir = make_coco(str(tmp_path), images, anns, [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}])
+    stats_json = str(tmp_path / "stats.json")
+    assert tool("dataset_stats").main(["--dataset", f"coco:{ann}:{img_dir}", "--json", stats_json,
+                                       "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    stats = json.load(open(stats_json))
+    assert stats["images"] == 3 and stats["images_without_objects"] == 1
+    assert stats["classes"]["car"] == {"objects": 3, "images": 2, "crowd": 0, "difficult": 0,
+                                       "small": 1, "medium": 1, "large": 1}
+    assert stats["classes"]["person"] == {"objects": 1, "images": 1, "crowd": 1, "difficult": 0,
+                                          "small": 0, "medium": 0, "large": 1}
+    assert stats["skipped"] == {"unusable box": 1} or sum(stats["skipped"].values()) == 1
+    assert "instances.json (image 3)" in next(iter(stats["first_example"].values()))
+    assert "images without objects" in printed and "read with problems" in printed
+    assert tool("dataset_stats").main(["--dataset", f"coco:{ann}:{tmp_path}/none"]) == 2
+    assert "image folder" in capsys.readouterr().err
+
+
+def test_visualize_data_draws_annotations_and_the_pipeline(trained, tmp_path, capsys):
+    voc, _ = trained
+    viz = tool("visualize_data")
+    out = str(tmp_path / "ann")
+    assert viz.main(["--dataset", f"voc:{voc}:train", "--output", out, "--num", "2", "--no-progress"]) == 0
+    pictures = sorted(os.listdir(out))
+    assert len(pictures) == 2
+    record = get_dataset(f"voc:{voc}:train").records[0]
+    drawn = cv2.imread(os.path.join(out, f"{record['image_id']}.jpg"))
+    original = cv2.imread(record["file_name"])
+    assert drawn.shape == original.shape
+    x1, y1, x2, y2 = np.round(record["boxes"][0]).astype(int)
+    edge = np.abs(drawn[y1:y2, x1].astype(int) - original[y1:y2, x1].astype(int)).mean()
+    inside = np.abs(drawn[(y1 + y2) // 2 + 1, (x1 + x2) // 2 + 1].astype(int)
+                    - original[(y1 + y2) // 2 + 1, (x1 + x2) // 2 + 1].astype(int)).max()
+    assert edge > 20 and inside < 20  # the box's edge is drawn, its inside is the picture
+    out = str(tmp_path / "pipe")
+    assert viz.main(["--dataset", f"voc:{voc}:train", "--source", "pipeline", "--cfg", TOY, "--output",
+                     out, "--num", "3", "--no-progress", "--set", *TINY]) == 0
+    pictures = [cv2.imread(p) for p in glob.glob(os.path.join(out, "*.jpg"))]
+    assert len(pictures) == 3 and all(min(p.shape[:2]) == 64 for p in pictures)  # TRAIN.SCALES [64]
+    assert "3 pictures (pipeline)" in capsys.readouterr().out
