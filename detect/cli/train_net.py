@@ -3,6 +3,18 @@
     python tools/train_net.py --cfg experiments/cfgs/faster_rcnn_vgg16.yml \
         --dataset voc_2007_trainval --weights data/imagenet_weights/vgg16.h5 --iters 70000
 
+    python tools/train_net.py --cfg experiments/cfgs/finetune_mask_rcnn_r50_fpn.yml \
+        --weights output/d2_mask_rcnn_3x --dataset coco:train.json:images \
+        --test-dataset coco:val.json:images --eval-period 500 --output output/mine
+
+--dataset and --test-dataset take a name, coco:<annotations.json>:<image dir>
+or voc:<VOC root>[:<split>] (stored with absolute paths in the run's
+config.yml), or a name of --datasets-file (detect/datasets/by_path.py).
+--eval-period N evaluates on DATASETS.TEST every N iterations and at the end
+(TensorBoard eval/*, <output>/eval_log.jsonl, the best model in
+<output>/best; detect/engine/periodic_eval.py); the test set is read and
+its classes checked against the training set's before training starts.
+
 Checkpoints, TensorBoard logs and the merged config go to --output
 (default output/<arch>_<backbone>_<dataset>); --resume continues from the
 latest checkpoint there. Ctrl-C saves a checkpoint first.
@@ -225,6 +237,11 @@ def main(argv=None):
     # after the model is built, not given to the backbone
     pretrained = None
     if not resuming and cfg.MODEL.WEIGHTS not in ("", "imagenet"):
+        if not os.path.exists(cfg.MODEL.WEIGHTS):
+            print(f"error: MODEL.WEIGHTS {cfg.MODEL.WEIGHTS} does not exist: pass --weights with a run "
+                  "folder (tools/import_weights.py's or train_net.py's --output), a model zoo file or "
+                  "a backbone's weights file (data/README.md)", file=sys.stderr)
+            return 2
         try:
             pretrained = find_pretrained(cfg.MODEL.WEIGHTS)
         except (WeightsFileError, OSError) as e:

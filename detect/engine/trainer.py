@@ -373,8 +373,7 @@ class Trainer:
                 if it % self.cfg.TRAIN.SNAPSHOT_ITERS == 0:
                     self.save()
                 if self.evaluator and self.chief and (it % self.eval_period == 0 or it == max_iters):
-                    self.evaluator.writer = self.writer
-                    self.evaluator(it)
+                    self._evaluate(it)
         except KeyboardInterrupt:
             path = self.save()
             bar.close()
@@ -388,6 +387,20 @@ class Trainer:
                 self.profile_table = profiler.close()
         self.save()
         return losses
+
+    def _evaluate(self, it):
+        """Runs the evaluator; if it fails, the iterations trained so far are
+        saved before the error goes on (an interrupt saves in train())."""
+        self.evaluator.writer = self.writer
+        try:
+            self.evaluator(it)
+        except Exception:
+            saved = self.last_checkpoint()
+            if not saved or not saved.endswith(f"-{it}"):
+                saved = self.save()
+            print(f"\nthe evaluation at iteration {it} failed; the model is saved in {saved} "
+                  "(resume with --resume)")
+            raise
 
     def last_checkpoint(self):
         """The chief's latest checkpoint (the one to resume from), or None."""

@@ -95,6 +95,41 @@ def test_predictor_gives_test_net_detections(trained):
         assert got["class_names"] == [test.class_names[d["category_id"]] for d in want]
         compared += len(want)
     assert compared > 0
+    # reval.py on the same file and the set by path: test_net.py's figure
+    figures = os.path.join(out, "reval.json")
+    assert tool("reval").main(["--dataset", f"voc:{voc}:test", "--results", os.path.join(out, "dets.json"),
+                               "--json", figures]) == 0
+    measured = json.load(open(os.path.join(out, "metrics_voc_VOCtoy_test.json")))["voc07"]["mAP"]
+    assert json.load(open(figures))["voc07"]["mAP"] == pytest.approx(measured, abs=1e-12)
+
+
+def test_converter_takes_a_set_by_path(trained, tmp_path):
+    from detect.cli import convert
+
+    voc, _ = trained
+    assert convert.main("VOC", False, ["--dataset", f"voc:{voc}:train", "--out", f"{tmp_path}/",
+                                       "--shards", "1", "--workers", "1"]) == 0
+    shard = tmp_path / "voc_VOCtoy_train-00000-of-00001.tfrecord"
+    assert sum(1 for _ in tf.data.TFRecordDataset(str(shard))) == 4
+
+
+def test_a_failed_evaluation_saves_the_model_first(trained, tmp_path, monkeypatch, capsys):
+    from detect.engine.periodic_eval import PeriodicEvaluator
+
+    voc, _ = trained
+
+    def fails(self, iteration):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(PeriodicEvaluator, "__call__", fails)
+    out = str(tmp_path / "run")
+    with pytest.raises(RuntimeError, match="disk full"):
+        tool("train_net").main(["--cfg", TOY, "--dataset", f"voc:{voc}:train", "--test-dataset",
+                                f"voc:{voc}:test", "--eval-period", "3", "--iters", "4", "--output", out,
+                                "--no-progress", "--set", *TINY])
+    assert os.path.exists(os.path.join(out, "checkpoints", "ckpt-3.index"))
+    assert f"the evaluation at iteration 3 failed; the model is saved in {out}/checkpoints/ckpt-3" \
+        in capsys.readouterr().out
 
 
 def test_a_test_set_with_unknown_classes_is_refused_before_training(trained, tmp_path, capsys):
@@ -165,3 +200,14 @@ def test_visualize_data_draws_annotations_and_the_pipeline(trained, tmp_path, ca
     pictures = [cv2.imread(p) for p in glob.glob(os.path.join(out, "*.jpg"))]
     assert len(pictures) == 3 and all(min(p.shape[:2]) == 64 for p in pictures)  # TRAIN.SCALES [64]
     assert "3 pictures (pipeline)" in capsys.readouterr().out
+
+
+def test_finetune_config_without_its_pretrained_model_is_a_message(trained, tmp_path, capsys, monkeypatch):
+    voc, _ = trained
+    monkeypatch.chdir(tmp_path)  # no output/d2_mask_rcnn_3x here
+    cfg = os.path.join(ROOT, "experiments", "cfgs", "finetune_mask_rcnn_r50_fpn.yml")
+    assert tool("train_net").main(["--cfg", cfg, "--dataset", f"voc:{voc}:train", "--test-dataset",
+                                   f"voc:{voc}:test", "--output", "run"]) == 2
+    assert "MODEL.WEIGHTS output/d2_mask_rcnn_3x does not exist: pass --weights with a run folder" \
+        in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "run")

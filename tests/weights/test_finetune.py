@@ -131,6 +131,7 @@ def test_finetune_config_builds_the_imported_detectron2_model():
     merge_from_file(fine, os.path.join(ROOT, "experiments", "cfgs", "finetune_mask_rcnn_r50_fpn.yml"))
     changed = {k.split(".")[0] + "." + k.split(".")[1] for k, _, _ in diff_cfg(zoo_cfg, fine)}
     assert {k for k in changed if k.startswith(("MODEL.", "RESNETS.", "FPN.", "ANCHOR.", "RPN."))} \
-        == {"MODEL.FREEZE_AT"}
+        == {"MODEL.FREEZE_AT", "MODEL.WEIGHTS"}
+    assert fine.MODEL.WEIGHTS == "output/d2_mask_rcnn_3x"  # the header's import
     assert fine.TRAIN.LEARNING_RATE < zoo_cfg.TRAIN.LEARNING_RATE and fine.TRAIN.WARMUP_ITERS > 0
     assert fine.TEST.EVAL_PERIOD > 0 and fine.TRAIN.MAX_ITERS <= 5000
