@@ -10,15 +10,13 @@ import pytest
 
 from detect.datasets import BadInputError, dataset_label, default_metrics, get_dataset
 from detect.datasets.by_path import absolute_spec, read_datasets_file
-from detect.datasets.toy import VOC_DIR, write_toy_dataset
-from tests.datasets.trees import make_coco, voc_xml, write_jpeg
+from detect.datasets.toy import VOC_DIR
+from tests.datasets.trees import make_coco, toy_root, voc_xml, write_jpeg
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_toy_dataset(str(root / "toy"), num_train=4, num_test=2, seed=9, workers=1)
-    return str(root)
+    return toy_root(tmp_path_factory, 4, 2, 9)
 
 
 def coco_spec(data_dir, split):

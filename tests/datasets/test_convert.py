@@ -11,17 +11,15 @@ from detect.datasets import BadInputError, get_dataset
 from detect.datasets.coco import segmentation_to_mask
 from detect.datasets.convert import convert
 from detect.datasets.pipeline import parse_example
-from detect.datasets.toy import write_toy_dataset
-from tests.datasets.trees import make_voc, write_jpeg
+
+from tests.datasets.trees import make_voc, toy_root, write_jpeg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_toy_dataset(str(root / "toy"), num_train=8, num_test=2, seed=0, workers=2)
-    return str(root)
+    return toy_root(tmp_path_factory, 8, 2, 0, workers=2)
 
 
 def _read_all(paths, with_masks):

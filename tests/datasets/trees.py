@@ -6,6 +6,15 @@ import numpy as np
 from PIL import Image
 
 
+def toy_root(tmp_path_factory, num_train, num_test, seed, workers=1):
+    """A fresh data folder holding the toy dataset in toy/ (for --data-dir)."""
+    from detect.datasets.toy import write_toy_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    write_toy_dataset(str(root / "toy"), num_train=num_train, num_test=num_test, seed=seed, workers=workers)
+    return str(root)
+
+
 def write_jpeg(path, height, width, value=128, mode="RGB"):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     arr = np.full((height, width, 3), value, np.uint8)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from detect.datasets.toy import write_toy_dataset
+from tests.datasets.trees import toy_root
 from tests.engine.runs import tool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,9 +18,7 @@ TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_toy_dataset(str(root / "toy"), num_train=4, num_test=2, seed=9, workers=1)
-    return str(root)
+    return toy_root(tmp_path_factory, 4, 2, 9)
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import tensorflow as tf
 from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets import get_dataset
 from detect.datasets.pipeline import build_pipeline
-from detect.datasets.toy import write_toy_dataset
 from detect.engine.trainer import NonFiniteCheckpointError, NonFiniteLossError, Trainer
 from detect.modeling.build import build_model
+from tests.datasets.trees import toy_root
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "TEST.MAX_SIZE", "96",
@@ -25,9 +25,7 @@ TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_toy_dataset(str(root / "toy"), num_train=6, num_test=3, seed=9, workers=1)
-    return str(root)
+    return toy_root(tmp_path_factory, 6, 3, 9)
 
 
 def _setup(data_dir, out):
