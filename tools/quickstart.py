@@ -59,7 +59,7 @@ def main(argv=None):
                    help="toy training images to write (the test set is always the same 100)")
     p.add_argument("--fresh", action="store_true", help="delete --output first and train from scratch")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE", help="config overrides")
     a = p.parse_args(argv)
     t0 = T_START
     progress = [] if not a.no_progress else ["--no-progress"]

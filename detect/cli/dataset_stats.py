@@ -7,8 +7,11 @@ Prints a table: per class the objects, the images holding one, the crowd /
 ignore regions and VOC "difficult" objects, and COCO's small / medium /
 large split (area < 32^2, < 96^2, above: the file's "area", which COCO's
 evaluation uses; without one, the mask's area, else the box's); then the images without any object, and what the reader fixed
-or skipped, with the first example of each reason. --json writes the same
-figures. Exit status 2, with a message, for a dataset that cannot be read.
+or skipped, with the first example of each reason, the image files
+included: each is opened and checked as training will read it (the header,
+the size cap, JPEG data to the end; --no-image-check skips that). --json
+FILE writes the same figures. The total row's "images" counts images with at
+least one object. Exit status 2, with a message, for a dataset that cannot be read.
 """
 import argparse
 import collections
@@ -20,6 +23,7 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from detect.datasets import BadInputError, get_dataset
+from detect.datasets.image_check import BadImageError, check_image
 
 SIZES = (("small", 32 ** 2), ("medium", 96 ** 2), ("large", float("inf")))
 
@@ -45,6 +49,22 @@ def object_area(record, k):
 
 def size_name(area):
     return next(name for name, top in SIZES if area < top)
+
+
+def check_files(dataset, progress=False):
+    """Checks every image file as the pipeline will (image_check.check_image:
+    the header, the size cap, JPEG data read to the end); unreadable ones
+    are counted and logged in dataset.skips as "unreadable image", as
+    training would skip them. Returns how many."""
+    bad = 0
+    for r in tqdm(dataset.records, desc="checking images", unit="img", disable=not progress):
+        try:
+            with open(r["file_name"], "rb") as f:
+                check_image(f.read())
+        except (OSError, BadImageError) as e:
+            dataset.skips.skip(r["file_name"], f"unreadable image: {e}")
+            bad += 1
+    return bad
 
 
 def dataset_stats(dataset, progress=False):
@@ -73,9 +93,10 @@ def dataset_stats(dataset, progress=False):
     first = {}
     for path, reason in skips.examples:
         first.setdefault(reason.split(":")[0], f"{path}: {reason}")
+    total = {c: sum(v[c] for v in classes.values()) for c in columns}
+    total["images"] = len(dataset) - empty  # images with an object (one holding two classes counts once)
     return {"dataset": dataset.name, "images": len(dataset), "images_without_objects": empty,
-            "classes": classes,
-            "total": {c: sum(v[c] for v in classes.values()) for c in columns},
+            "classes": classes, "total": total,
             "skipped": dict(skips.skipped), "fixed": dict(skips.fixed), "first_example": first}
 
 
@@ -106,7 +127,10 @@ def main(argv=None):
                    "or voc:<VOC root>[:<split>]; + joins sets")
     p.add_argument("--data-dir", default="data", help="root of the named datasets")
     p.add_argument("--datasets-file", help="a YAML file of named datasets (detect/datasets/by_path.py)")
-    p.add_argument("--json", help="also write the figures to this JSON file")
+    p.add_argument("--json", metavar="FILE", help="also write the figures to this JSON file")
+    p.add_argument("--no-image-check", action="store_true",
+                   help="do not open the image files (by default each is checked as training "
+                        "reads it: header, size, data to the end)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -114,6 +138,8 @@ def main(argv=None):
     except (BadInputError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not a.no_image_check:
+        check_files(dataset, progress=not a.no_progress)
     stats = dataset_stats(dataset, progress=not a.no_progress)
     print(format_table(stats))
     if a.json:

@@ -97,6 +97,8 @@ def main(argv=None):
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--output", help="train_net.py output folder")
     source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
+    p.add_argument("--checkpoint", help="with --output: a checkpoint or a folder of them (e.g. "
+                   "<output>/best, the best model of --eval-period); default: the latest")
     p.add_argument("--thresh", type=unit_interval, default=0.5, help="minimum score to draw, in [0, 1]")
     p.add_argument("--classes", action="extend", type=class_list, metavar="NAME[,NAME]",
                    help="only these classes: comma-separated, or the option repeated (e.g. person)")
@@ -106,7 +108,9 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         predictor = (Predictor(a.saved_model, kind="export") if a.saved_model  # detect/predictor.py
-                     else Predictor(a.output, kind="run"))
+                     else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
+        if a.checkpoint and a.saved_model:
+            raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own weights")
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -132,7 +136,9 @@ def main(argv=None):
             continue
         b, s, c = out["boxes"], out["scores"], out["classes"]
         names = out["class_names"]
-        keep = (s >= a.thresh) & np.array([not a.classes or nm in a.classes for nm in names], bool)
+        wanted = np.array([not a.classes or nm in a.classes for nm in names], bool)
+        keep = (s >= a.thresh) & wanted
+        under = s[wanted]  # the wanted classes' scores, for the message when none is drawn
         b, s, c, names = b[keep], s[keep], c[keep], [nm for nm, k in zip(names, keep) if k]
         masks = out["masks"][keep] if "masks" in out else None  # Mask R-CNN
         picture = os.path.join(a.out_dir, picture_name(path, used))
@@ -141,7 +147,10 @@ def main(argv=None):
                         "picture": os.path.basename(picture)}
         if masks is not None:
             report[path]["masks"] = encode_masks(masks)
-        print(f"{path}: {len(s)} detections -> {picture}")
+        below = "" if len(s) or not len(under) else (
+            f" (the best score, {float(under.max()):.2f}, is under --thresh {a.thresh}; a lower "
+            "--thresh draws more)")
+        print(f"{path}: {len(s)} detections{below} -> {picture}")
     with open(os.path.join(a.out_dir, "detections.json"), "w") as f:
         json.dump(report, f, indent=2)
     return 1 if failures and not report else 0

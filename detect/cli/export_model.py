@@ -32,7 +32,7 @@ def main(argv=None):
                    "or a folder (its latest); default: the latest of --output")
     p.add_argument("--export-dir", required=True, help="folder to write the SavedModel to")
     p.add_argument("--overwrite", action="store_true", help="replace an existing export in --export-dir")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE",
                    help="config overrides for the export (e.g. TEST.SCALES [480])")
     a = p.parse_args(argv)
     try:

@@ -146,7 +146,7 @@ def main(argv=None):
     p.add_argument("--output", help="the run folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--cache-dir", default=DEFAULT_CACHE, help="where published files are kept")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE",
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE",
                    help="config overrides (test settings such as TEST.SCORE_THRESH)")
     p.add_argument("--list", action="store_true", help="list the supported models and exit")
     a = p.parse_args(argv)

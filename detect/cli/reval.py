@@ -16,7 +16,7 @@ import json
 import sys
 
 from detect.datasets import BadInputError, get_dataset
-from detect.evaluation import METRICS, default_metrics, evaluate, load_results
+from detect.evaluation import METRICS, default_metrics, evaluate, json_ready, load_results
 
 
 def main(argv=None):
@@ -43,5 +43,5 @@ def main(argv=None):
     print(report)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(figures, f, indent=2)
+            json.dump(json_ready(figures), f, indent=2)
     return 0

@@ -28,7 +28,7 @@ from detect.engine.checkpoint import load_model, read_class_names
 from detect.engine.inference import class_mapping, iter_inference, median_seconds
 from detect.evaluation import save_results
 from detect.engine.periodic_eval import eval_metrics
-from detect.evaluation import METRICS, evaluate
+from detect.evaluation import METRICS, evaluate, json_ready
 
 
 def results_path_problem(path):
@@ -58,10 +58,11 @@ def model_to_dataset_classes(output, dataset):
     known = set(mapping.values()) if mapping is not None else set(range(1, dataset.num_classes))
     unknown = [n for i, n in enumerate(dataset.class_names) if i > 0 and i not in known]
     if unknown:
+        more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
         print(f"warning: {dataset.name} ({dataset.coco_json or 'its annotations'}) has classes the "
-              f"model was not trained on ({os.path.join(output, 'classes.json')}): "
-              f"{unknown[:8]}{' ...' if len(unknown) > 8 else ''}; their AP is 0. Evaluate on a "
-              "set with the training classes, or train on one with these", file=sys.stderr)
+              f"model was not trained on ({os.path.join(output, 'classes.json')}): {unknown[:8]}{more}; "
+              "their AP is 0. Evaluate on a set with the training classes, or train on one with these",
+              file=sys.stderr)
     return mapping
 
 
@@ -77,7 +78,7 @@ def main(argv=None):
     p.add_argument("--metric", nargs="+", choices=METRICS)
     p.add_argument("--results", help="detections file (default: <output>/detections_<dataset>.json)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE")
     a = p.parse_args(argv)
     problem = a.results and results_path_problem(a.results)
     if problem:
@@ -130,5 +131,5 @@ def main(argv=None):
     print(report)
     print(f"\n{len(results)} detections written to {path}; {seconds:.3f} s per image (median)")
     with open(os.path.join(a.output, f"metrics_{label}.json"), "w") as f:
-        json.dump(dict(figures, seconds_per_image=seconds), f, indent=2)
+        json.dump(json_ready(dict(figures, seconds_per_image=seconds)), f, indent=2)
     return 0

@@ -100,7 +100,7 @@ def parse_args(argv=None):
                         "image files; --dataset still names the classes")
     p.add_argument("--profile", metavar="START,STOP",
                    help="profile iterations START..STOP (TensorBoard trace and an op table)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE", help="config overrides")
     return p.parse_args(argv)
 
 
@@ -227,7 +227,8 @@ def main(argv=None):
         return 2
     resuming = a.resume and bool(checkpoints)
     changes = config_changes(saved_cfg, cfg) if resuming else None
-    print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}); output in {out}")
+    print(f"{dataset.name}: {len(dataset)} images (annotations: {dataset.skips.summary()}; image files "
+          f"are checked as training reads them); output in {out}")
     if test_set is not None:
         print(f"evaluating on {test_set.name} ({len(test_set)} images) every {cfg.TEST.EVAL_PERIOD} "
               "iterations and at the end")

@@ -13,7 +13,9 @@ TRAIN.SCALES, TRAIN.MAX_SIZE, TRAIN.FLIP, MODEL.MASK_GT_SIZE ...): the
 resized, possibly flipped image, its boxes, and each mask crop pasted back
 into its box, so what you see is what the model trains on; images the
 training drops (no object other than crowd regions) do not appear. Writes
-<output>/<image id>.jpg (default output: viz_<dataset>) and prints where.
+<output>/<image file stem>.jpg (default output: viz_<dataset>; a second
+image of the same name gets <stem>_2.jpg) and prints where. Unreadable
+images are skipped with the reason, as training skips them.
 """
 import argparse
 import os
@@ -30,16 +32,26 @@ from tqdm import tqdm
 from detect.config import get_cfg, merge_from_file, merge_from_list, validate_cfg
 from detect.datasets import BadInputError, dataset_label, get_dataset
 from detect.datasets.coco import segmentation_to_mask
+from detect.datasets.image_check import BadImageError, decode_image
 from detect.visualization import draw, draw_regions, paste_crops
 
 SOURCES = ("annotations", "pipeline")
 
 
+def picture_name(path, used):
+    """<stem>.jpg, unique among ``used`` (a set, updated)."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, k = f"{stem}.jpg", 2
+    while name in used:
+        name, k = f"{stem}_{k}.jpg", k + 1
+    used.add(name)
+    return name
+
+
 def annotated(record, class_names):
     """The BGR picture of one record with its ground truth drawn."""
-    bgr = cv2.imread(record["file_name"], cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise OSError(f"cannot read {record['file_name']}")
+    with open(record["file_name"], "rb") as f:  # the pipeline's checks and decoder
+        bgr = np.ascontiguousarray(decode_image(f.read())[..., ::-1])
     crowd = record["crowd"]
     keep = ~crowd
     segs = record.get("segmentations")
@@ -59,7 +71,7 @@ def annotated(record, class_names):
 
 
 def pipeline_pictures(dataset, cfg, num):
-    """(image id, BGR picture) of the training pipeline's first ``num``
+    """(image file, BGR picture) of the training pipeline's first ``num``
     images, drawn as the model receives them."""
     from detect.datasets.pipeline import build_pipeline, denormalize, input_options
 
@@ -67,6 +79,7 @@ def pipeline_pictures(dataset, cfg, num):
                         max_size=cfg.TRAIN.MAX_SIZE, flip=cfg.TRAIN.FLIP, seed=cfg.TRAIN.SEED,
                         drop_empty=True, epochs=1, with_masks=bool(cfg.MODEL.MASK_HEAD),
                         mask_size=cfg.MODEL.MASK_GT_SIZE, **input_options(cfg))
+    files = {str(r["image_id"]): r["file_name"] for r in dataset.records}
     for batch in ds.take(num):
         h, w = (int(v) for v in batch["image_size"][0])
         rgb = denormalize(batch["image"], cfg.MODEL.PIXEL_NORMALIZATION)[0, :h, :w].numpy()
@@ -80,7 +93,7 @@ def pipeline_pictures(dataset, cfg, num):
         names = [dataset.class_names[int(c)] for c in classes[~crowd]]
         draw(bgr, boxes[~crowd], [None] * len(names), names, classes[~crowd], masks)
         draw_regions(bgr, boxes[crowd], "crowd")
-        yield batch["source_id"][0].numpy().decode(), bgr
+        yield files[batch["source_id"][0].numpy().decode()], bgr
 
 
 def main(argv=None):
@@ -92,7 +105,7 @@ def main(argv=None):
     p.add_argument("--output", help="folder for the pictures (default: viz_<dataset>)")
     p.add_argument("--num", type=int, default=20, help="how many images (default 20)")
     p.add_argument("--cfg", help="the training config (--source pipeline: its input settings)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY VALUE", help="config overrides")
     p.add_argument("--data-dir", default="data", help="root of the named datasets")
     p.add_argument("--datasets-file", help="a YAML file of named datasets (detect/datasets/by_path.py)")
     p.add_argument("--no-progress", action="store_true")
@@ -116,16 +129,17 @@ def main(argv=None):
         def pictures():
             for r in dataset.records[: a.num]:
                 try:
-                    yield str(r["image_id"]), annotated(r, dataset.class_names)
-                except OSError as e:
-                    print(f"skipped {r['file_name']}: {e}")
+                    yield r["file_name"], annotated(r, dataset.class_names)
+                except (OSError, BadImageError) as e:
+                    print(f"skipped {r['file_name']}: {e.strerror if isinstance(e, OSError) and e.strerror else e}")
     else:
         def pictures():
             yield from pipeline_pictures(dataset, cfg, a.num)
     written = 0
-    for image_id, bgr in tqdm(pictures(), total=min(a.num, len(dataset)), desc="drawing", unit="img",
-                              disable=a.no_progress):
-        cv2.imwrite(os.path.join(out, f"{os.path.basename(image_id)}.jpg"), bgr)
+    used = set()
+    for path, bgr in tqdm(pictures(), total=min(a.num, len(dataset)), desc="drawing", unit="img",
+                          disable=a.no_progress):
+        cv2.imwrite(os.path.join(out, picture_name(path, used)), bgr)
         written += 1
     print(f"{dataset.name}: {written} pictures ({a.source}) written to {out}")
     return 0 if written else 1

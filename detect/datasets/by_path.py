@@ -96,9 +96,21 @@ def absolute_spec(spec):
 
 def label(entry):
     """A short name for messages, output folders and file names:
-    coco_<annotation file stem> or voc_<root folder>[_<split>]."""
+    coco_[<folder>_]<annotation file stem> or voc_<root folder>[_<split>]."""
     if entry["format"] == "coco":
-        text = "coco_" + os.path.splitext(os.path.basename(entry["annotations"]))[0]
+        stem = os.path.splitext(os.path.basename(entry["annotations"]))[0]
+        # the folder the file belongs to (above any annotations/ folder), so
+        # that train/_annotations.coco.json and valid/_annotations.coco.json
+        # (Roboflow), or CVAT's <split>/annotations/instances_default.json,
+        # get different names; left out where it adds nothing (coco*/, or
+        # already in the file name: toy/instances_toy_train.json)
+        folder = os.path.dirname(entry["annotations"])
+        while os.path.basename(folder).lower() in ("annotations", "annotation", "labels") \
+                and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        parent = os.path.basename(folder)
+        redundant = not parent or parent.lower().startswith("coco") or parent.lower() in stem.lower()
+        text = "coco_" + (stem if redundant else f"{parent}_{stem}")
     else:
         text = "voc_" + os.path.basename(os.path.normpath(entry["root"])) + (
             f"_{entry['split']}" if entry.get("split") else "")
@@ -163,6 +175,16 @@ def _relative_hint():
     return f"relative paths resolve against the working directory, {os.getcwd()}"
 
 
+def _found_near(images, relative):
+    """The folder one level below or above ``images`` that holds
+    ``relative`` (the first image's file_name), or None."""
+    if not os.path.isdir(images):
+        return None
+    candidates = [os.path.join(images, d) for d in sorted(os.listdir(images))
+                  if os.path.isdir(os.path.join(images, d))] + [os.path.dirname(images)]
+    return next((c for c in candidates if os.path.isfile(os.path.join(c, relative))), None)
+
+
 def load_entry(entry, name, strict=False, check_images=True):
     """The Dataset of one entry (read_datasets_file / parse_spec), named
     ``name``. Every missing path, empty split and unreadable file raises
@@ -183,10 +205,13 @@ def load_entry(entry, name, strict=False, check_images=True):
         if check_images:
             found = [os.path.exists(r["file_name"]) for r in dataset.records]
             if dataset.records and not any(found):
+                first = dataset.records[0]["file_name"]
+                there = _found_near(images, os.path.relpath(first, images))
                 raise BadInputError(
                     f"{name}: none of the {len(found)} images {ann} lists is under {images} "
-                    f"(first: {dataset.records[0]['file_name']}): the image folder must be the "
-                    "one the file's 'file_name' values are relative to")
+                    f"(first: {first}): the image folder must be the one the file's 'file_name' "
+                    "values are relative to"
+                    + (f"; they are under {there}: pass coco:{ann}:{there}" if there else ""))
             for r, ok in zip(dataset.records, found):
                 if not ok:
                     dataset.skips.skip(r["file_name"], "missing image file")

@@ -47,6 +47,14 @@ def load_coco_api(annotation_json):
             data = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BadInputError(f"{annotation_json} is not valid JSON: {e}") from e
+    if isinstance(data, list):
+        looks = " (a list of detections with image_id, category_id, bbox, score: a results file)" if (
+            data and isinstance(data[0], dict) and "score" in data[0]) else ""
+        raise BadInputError(f"{annotation_json} is a JSON list{looks}, not a COCO annotation file: "
+                            "an object with 'images', 'annotations' and 'categories'")
+    if not isinstance(data, dict):
+        raise BadInputError(f"{annotation_json} is not a COCO annotation file: an object with "
+                            "'images', 'annotations' and 'categories'")
     missing = [k for k in ("images", "annotations", "categories") if k not in data]
     if missing:
         raise BadInputError(f"{annotation_json} is not a COCO annotation file: no {missing}")

@@ -22,6 +22,12 @@ for a 500x375 JPEG, 0.1 ms for a PNG of that size. PIL accepts some corrupt
 JPEGs that TensorFlow refuses (libjpeg's "premature end of data segment" is a
 warning to PIL, an error to TensorFlow: 5 of 300 randomly damaged JPEGs), so
 ``decode_image`` then decodes with TensorFlow, exactly as the pipeline does.
+
+Every decode (the pipeline, the demo, the export's ``serve_encoded``) goes
+through ``tf_decode``: JPEG with libjpeg's accurate integer IDCT, the one
+PIL and OpenCV use, so a picture decoded by the user (PIL, cv2) and one
+decoded by test_net.py are the same pixels (TensorFlow's default, the fast
+IDCT, differs by up to ~20 grey levels on most pixels).
 """
 import io
 import re
@@ -101,13 +107,25 @@ def check_image(data, max_pixels=MAX_PIXELS):
     return height, width
 
 
+def tf_decode(data):
+    """uint8 [H, W, 3] RGB of encoded bytes (a string tensor; graph or eager):
+    JPEG with the accurate integer IDCT (as PIL and OpenCV decode it), the
+    other formats with ``tf.io.decode_image`` (the first frame of an
+    animation)."""
+    image = tf.cond(tf.io.is_jpeg(data),
+                    lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
+                    lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
+    image.set_shape([None, None, 3])
+    return image
+
+
 def decode_image(data, max_pixels=MAX_PIXELS):
     """uint8 RGB [H, W, 3] of encoded image bytes: ``check_image``, then
-    TensorFlow's ``decode_image`` as in the pipeline (channels=3, the first
-    frame of an animation). Raises BadImageError if either refuses the data."""
+    ``tf_decode`` as in the pipeline (channels=3, the first frame of an
+    animation). Raises BadImageError if either refuses the data."""
     height, width = check_image(data, max_pixels)
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = tf_decode(tf.constant(data))
     except tf.errors.InvalidArgumentError as e:
         message = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\]", "", e.message).strip()
         raise BadImageError(f"corrupt image data ({width}x{height}): {message}") from None

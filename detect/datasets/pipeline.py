@@ -44,7 +44,7 @@ import logging
 import numpy as np
 import tensorflow as tf
 
-from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
+from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image, tf_decode
 
 log = logging.getLogger("detect.datasets")
 
@@ -326,8 +326,7 @@ def crop_masks(masks, boxes, size):
 def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks,
                mask_size=112, rounding="round", method="bilinear"):
     """Decode, resize, (flip), normalize one element."""
-    image = tf.io.decode_image(el["encoded"], channels=3, expand_animations=False)
-    image.set_shape([None, None, 3])
+    image = tf_decode(el["encoded"])
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     scales_t = tf.constant(scales, tf.float32)
     seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])

@@ -61,10 +61,15 @@ def resolve_checkpoint(output_dir, checkpoint=None):
         what = ("is not a checkpoint" if os.path.exists(checkpoint) else "does not exist")
         folder = os.path.dirname(prefix) or "."
         near = [os.path.basename(p) for p in _available(folder)]
+        # a run folder: its checkpoints/ and best/ (--eval-period) hold them
+        inside = [(os.path.join(folder, d), [os.path.basename(p) for p in _available(os.path.join(folder, d))])
+                  for d in ("checkpoints", "best")]
+        inside = [f"{d} holds {', '.join(names)}" for d, names in inside if names]
         raise CheckpointError(
             f"{checkpoint} {what}: a checkpoint is a prefix such as <output>/checkpoints/ckpt-N "
-            f"(files ckpt-N.index and ckpt-N.data-*); "
-            + (f"{folder} holds {', '.join(near)}" if near else f"{folder} holds none"))
+            f"(files ckpt-N.index and ckpt-N.data-*), or a folder of them; "
+            + (f"{folder} holds {', '.join(near)}" if near else
+               "; ".join(inside) if inside else f"{folder} holds none"))
     return prefix
 
 

@@ -10,6 +10,7 @@ from pycocotools import mask as mask_utils
 
 from detect.datasets.pipeline import build_pipeline, input_options
 from detect.modeling.postprocess import paste_masks
+from detect.weights.coco_classes import canonical_class
 
 log = logging.getLogger("detect.engine")
 
@@ -46,15 +47,15 @@ def class_mapping(model_names, dataset_names):
     """{model class id: dataset class id} by class name, for a model whose
     classes differ from the dataset's (an imported zoo model's 91 COCO
     slots on a dataset's 80 contiguous classes, a COCO model on a person
-    set; "person" and "pedestrian" are one class). None where every class
+    set; names are compared after coco_classes.canonical_class: "pedestrian"
+    is "person", VOC's "aeroplane" COCO's "airplane" ...). None where every class
     keeps its id. When no name is shared and the counts are equal, ids are
     taken as they are (with a warning: classes named differently, e.g. a
     renamed class list). Raises ValueError when no class is shared and the
     counts differ."""
-    alias = {"pedestrian": "person"}
-    index = {alias.get(n, n): i for i, n in enumerate(dataset_names) if i > 0}
-    mapping = {i: index[alias.get(n, n)] for i, n in enumerate(model_names)
-               if i > 0 and alias.get(n, n) in index}
+    index = {canonical_class(n): i for i, n in enumerate(dataset_names) if i > 0}
+    mapping = {i: index[canonical_class(n)] for i, n in enumerate(model_names)
+               if i > 0 and canonical_class(n) in index}
     if not mapping:
         if len(model_names) == len(dataset_names):
             log.warning("the model's classes and the dataset's share no name; taking class ids as "

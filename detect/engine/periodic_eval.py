@@ -25,7 +25,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from detect.engine.inference import class_mapping, iter_inference
-from detect.evaluation import default_metrics, evaluate
+from detect.evaluation import default_metrics, evaluate, json_ready
+from detect.weights.coco_classes import canonical_class
 
 BEST_DIR = "best"
 LOG_NAME = "eval_log.jsonl"
@@ -71,32 +72,19 @@ def check_test_classes(train, test):
     trained on ``train`` evaluated on ``test``; raises ValueError naming the
     sets when the test set has classes the model does not know (their AP
     would be 0, not a measurement)."""
-    alias = {"pedestrian": "person"}
-    trained = {alias.get(n, n) for n in train.class_names[1:]}
-    unknown = [n for n in test.class_names[1:] if alias.get(n, n) not in trained]
+    trained = {canonical_class(n) for n in train.class_names[1:]}
+    unknown = [n for n in test.class_names[1:] if canonical_class(n) not in trained]
     if unknown:
         where = test.coco_json or test.name
         raise ValueError(
             f"the test set {test.name} ({where}) has classes the training set {train.name} does "
-            f"not: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}. Train and test sets must "
+            f"not: {unknown[:8]}{f' and {len(unknown) - 8} more' if len(unknown) > 8 else ''}. "
+            "Train and test sets must "
             "name the same classes: export both from one project (the same 'categories' in both "
             "JSON files; the same classes.txt for VOC folders), or evaluate on a set of the "
             "training classes")
     mapping = class_mapping(train.class_names, test.class_names)
     return mapping
-
-
-def _finite(value):
-    """value with NaN / inf as None (strict JSON: MR^-2 of a setup without
-    ground truth is NaN)."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) or hasattr(value, "dtype"):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
 
 
 class PeriodicEvaluator:
@@ -138,11 +126,16 @@ class PeriodicEvaluator:
     def __call__(self, iteration):
         """Evaluates now; returns the log entry written (a dict)."""
         t0 = time.time()
-        results = []
+        results, seen = [], 0
         runs = iter_inference(self.model, self.dataset, self.cfg, self.class_map)
         for _, dets, _ in tqdm(runs, total=len(self.dataset), desc=f"eval @ {iteration}", unit="img",
                                leave=False, disable=not self.progress):
             results += dets
+            seen += 1
+        if seen < len(self.dataset):
+            print(f"\nwarning: eval @ {iteration}: {len(self.dataset) - seen} of {len(self.dataset)} "
+                  f"images of {self.dataset.name} could not be read (listed above); they count as "
+                  "images without detections")
         try:
             figures, _ = evaluate(self.dataset, results, self.metrics)
         except ValueError as e:  # no valid detection yet (an early model): said, not fatal
@@ -171,14 +164,14 @@ class PeriodicEvaluator:
 
     def _append(self, entry):
         with open(self.log_path, "a") as f:
-            f.write(json.dumps(_finite(entry)) + "\n")
+            f.write(json.dumps(json_ready(entry)) + "\n")
 
     def _save_best(self, iteration, name, value):
         if self._manager is None:
             self._manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=self.model),
                                                        self.best_dir, max_to_keep=1,
                                                        checkpoint_name="ckpt")
-        path = self._manager.save(checkpoint_number=iteration)
+        path = os.path.abspath(self._manager.save(checkpoint_number=iteration))
         self.best = {"iteration": iteration, "metric": name, "value": value, "checkpoint": path}
         tmp = os.path.join(self.best_dir, "best.json.tmp")
         with open(tmp, "w") as f:

@@ -31,8 +31,8 @@ progress bar, and nothing lost on a crash or interrupt.
   * ``profile=(start, stop)``: a TensorFlow profiler trace of those
     iterations (profiling.py);
   * ``evaluator`` / ``eval_period``: evaluation every eval_period
-    iterations and at the end, its figures in the same event files
-    (periodic_eval.py).
+    iterations and at the end, after a checkpoint of that iteration, its
+    figures in the same event files (periodic_eval.py).
 """
 import contextlib
 import glob
@@ -385,19 +385,23 @@ class Trainer:
             self.writer.flush()
             if profiler:
                 self.profile_table = profiler.close()
-        self.save()
+        last = self.last_checkpoint() if self.evaluator else None
+        if not (last and last.endswith(f"-{int(self.step.numpy())}")):  # saved for the evaluation
+            self.save()
         return losses
 
     def _evaluate(self, it):
-        """Runs the evaluator; if it fails, the iterations trained so far are
-        saved before the error goes on (an interrupt saves in train())."""
+        """Saves a checkpoint of this iteration (a run killed later resumes
+        from the last evaluated model, and eval_log.jsonl never holds an
+        iteration twice), then runs the evaluator; an error in it goes on
+        with the model saved (an interrupt saves in train())."""
+        saved = self.last_checkpoint()
+        if not saved or not saved.endswith(f"-{it}"):
+            saved = self.save()
         self.evaluator.writer = self.writer
         try:
             self.evaluator(it)
         except Exception:
-            saved = self.last_checkpoint()
-            if not saved or not saved.endswith(f"-{it}"):
-                saved = self.save()
             print(f"\nthe evaluation at iteration {it} failed; the model is saved in {saved} "
                   "(resume with --resume)")
             raise

@@ -17,6 +17,24 @@ import numpy as np
 from detect.datasets.records import BadInputError
 
 
+def json_ready(value):
+    """Figures (nested dicts / lists of numbers) with NaN and inf as None and
+    NumPy numbers as floats, for strict JSON (MR^-2 of a setup without
+    ground truth is NaN; jq and JSON.parse refuse a bare NaN)."""
+    import math
+
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    if isinstance(value, (float, np.floating, np.integer)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
 def load_results(path):
     """The list of detections in a results JSON file (a JSON list; its
     entries are checked against the dataset by validation.py)."""

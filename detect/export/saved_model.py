@@ -33,6 +33,7 @@ import tempfile
 import tensorflow as tf
 
 from detect.config import cfg_to_yaml
+from detect.datasets.image_check import tf_decode
 from detect.datasets.pipeline import input_options, model_input
 from detect.modeling.postprocess import paste_masks
 
@@ -81,7 +82,7 @@ class DetectorExport(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="encoded")])
     def serve_encoded(self, encoded):
-        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+        image = tf_decode(encoded)  # JPEG with the accurate IDCT, as PIL / OpenCV (image_check.py)
         return self.serve(image[None])
 
 

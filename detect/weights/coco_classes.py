@@ -18,6 +18,19 @@ COCO_CATEGORIES = {
     89: "hair drier", 90: "toothbrush",
 }
 UNUSED = "N/A"
+# Other datasets' names of COCO classes (PASCAL VOC's, CityPersons'
+# pedestrian): classes are matched by name after this mapping (fine-tuning's
+# kept predictor rows, test_net's model-to-dataset classes, --eval-period's
+# class check), so a COCO model keeps its "airplane" rows for VOC's
+# "aeroplane".
+CLASS_ALIASES = {"pedestrian": "person", "aeroplane": "airplane", "motorbike": "motorcycle",
+                 "diningtable": "dining table", "pottedplant": "potted plant", "sofa": "couch",
+                 "tvmonitor": "tv"}
+
+
+def canonical_class(name):
+    """The COCO name of a class named otherwise (CLASS_ALIASES), else name."""
+    return CLASS_ALIASES.get(name, name)
 
 
 def torchvision_coco_classes():

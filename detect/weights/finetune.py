@@ -17,6 +17,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from detect.weights.coco_classes import canonical_class
 from detect.weights.read import read_state_dict
 from detect.weights.torch_zip import WeightsFileError
 
@@ -24,7 +25,6 @@ from detect.weights.torch_zip import WeightsFileError
 CLASS_SPECIFIC = {"roi_heads/cls_score/kernel": (1, 1), "roi_heads/cls_score/bias": (0, 1),
                   "roi_heads/bbox_pred/kernel": (1, 4), "roi_heads/bbox_pred/bias": (0, 4),
                   "mask_head/predictor/kernel": (3, 1), "mask_head/predictor/bias": (0, 1)}
-_ALIAS = {"pedestrian": "person"}
 # other layers with a slice per class, whose rows are not remapped: left
 # fresh when the classes differ (R-FCN's position-sensitive class maps)
 PER_CLASS_MAPS = ("rfcn_cls/",)
@@ -113,11 +113,11 @@ def _values_and_names(pretrained):
 
 def _class_rows(old_names, new_names):
     """{new class id: old class id} by name, the background 0 -> 0."""
-    index = {_ALIAS.get(n, n): i for i, n in enumerate(old_names) if i > 0}
+    index = {canonical_class(n): i for i, n in enumerate(old_names) if i > 0}
     rows = {0: 0}
     for i, n in enumerate(new_names):
-        if i > 0 and _ALIAS.get(n, n) in index:
-            rows[i] = index[_ALIAS.get(n, n)]
+        if i > 0 and canonical_class(n) in index:
+            rows[i] = index[canonical_class(n)]
     return rows
 
 

@@ -151,7 +151,8 @@ def test_every_wrong_path_or_file_is_a_message(tmp_path, own_coco, data_dir):
         (f"coco:{tmp_path}:{images}", FileNotFoundError, "is a folder; name the .json file"),
         (f"coco:{ann}:{tmp_path}/nowhere", FileNotFoundError, "image folder .*nowhere does not exist"),
         (f"coco:{ann}:{tmp_path}", BadInputError,
-         "none of the 2 images .*instances.json lists is under .*'file_name' values are relative to"),
+         "none of the 2 images .*instances.json lists is under .*'file_name' values are relative to; "
+         f"they are under {images}: pass coco:{ann}:{images}"),
         (f"coco:{ann}", ValueError, "is not one of coco:<annotations.json>:<image dir>"),
         (f"voc:{tmp_path}", FileNotFoundError, "Annotations does not exist: a VOC root holds"),
         (f"voc:{os.path.join(data_dir, 'toy', VOC_DIR)}:val", FileNotFoundError,
@@ -162,6 +163,10 @@ def test_every_wrong_path_or_file_is_a_message(tmp_path, own_coco, data_dir):
     (tmp_path / "not_coco.json").write_text(json.dumps({"images": []}))
     cases.append((f"coco:{tmp_path}/not_coco.json:{images}", BadInputError,
                   "not_coco.json is not a COCO annotation file: no \\['annotations', 'categories'\\]"))
+    (tmp_path / "results.json").write_text(json.dumps([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1, 1],
+                                                         "score": 0.5}]))
+    cases.append((f"coco:{tmp_path}/results.json:{images}", BadInputError,
+                  "results.json is a JSON list \\(a list of detections .*: a results file\\), not a COCO"))
     (tmp_path / "broken.json").write_text("{\"images\": [")
     cases.append((f"coco:{tmp_path}/broken.json:{images}", BadInputError, "broken.json is not valid JSON"))
     empty = os.path.join(data_dir, "toy", VOC_DIR, "ImageSets", "Main", "empty.txt")

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import detect
-from detect.datasets import get_dataset
-from detect.datasets.image_check import decode_image
+from detect.datasets import dataset_label, get_dataset
 from detect.datasets.toy import VOC_DIR, write_toy_dataset
 from tests.datasets.trees import make_coco
 from tests.engine.runs import ROOT, tool
@@ -55,6 +55,9 @@ def test_eval_period_logs_figures_and_keeps_the_best(trained, capsys):
     assert best["iteration"] == [2, 4][int(np.argmax(values))]  # ties: the first stays
     assert best["value"] == max(values)
     assert glob.glob(os.path.join(out, "best", f"ckpt-{best['iteration']}.index"))
+    assert best["checkpoint"] == os.path.join(out, "best", f"ckpt-{best['iteration']}")
+    # each evaluated model is a checkpoint too (SNAPSHOT_ITERS is 100): a killed run resumes from it
+    assert os.path.exists(os.path.join(out, "checkpoints", "ckpt-2.index"))
     # the same figures in TensorBoard, beside the losses
     tags = {}
     for path in glob.glob(os.path.join(out, "tensorboard", "events.*")):
@@ -83,8 +86,7 @@ def test_predictor_gives_test_net_detections(trained):
     test = get_dataset(f"voc:{voc}:test")
     compared = 0
     for record in test.records:
-        with open(record["file_name"], "rb") as f:  # TensorFlow's JPEG decoder, as the pipeline's
-            rgb = decode_image(f.read())
+        rgb = np.asarray(Image.open(record["file_name"]).convert("RGB"))  # as docs/your_own_data.md
         got = predictor(rgb)
         want = [d for d in results if d["image_id"] == record["image_id"]]
         assert len(got["scores"]) == len(want) > 0
@@ -143,7 +145,9 @@ def test_a_test_set_with_unknown_classes_is_refused_before_training(trained, tmp
                                    "--output", out, "--no-progress", "--set", *TINY])
     err = capsys.readouterr().err
     assert code == 2
-    assert f"the test set coco_instances ({ann}) has classes the training set voc_VOCtoy_train does " \
+    label = dataset_label(f"coco:{ann}:{images}")
+    assert label == f"coco_{tmp_path.name}_instances"  # the file's folder names it
+    assert f"the test set {label} ({ann}) has classes the training set voc_VOCtoy_train does " \
            "not: ['hexagon']" in err
     assert not os.path.exists(out)
     code = tool("train_net").main(["--cfg", TOY, "--dataset", f"voc:{voc}:train", "--eval-period", "2",
@@ -152,30 +156,46 @@ def test_a_test_set_with_unknown_classes_is_refused_before_training(trained, tmp
 
 
 def test_dataset_stats_counts_by_class_and_coco_size(tmp_path, capsys):
-    images = [(1, "a.jpg", 200, 200), (2, "b.jpg", 200, 200), (3, "c.jpg", 200, 200)]
+    images = [(1, "a.jpg", 200, 200), (2, "b.jpg", 200, 200), (3, "c.jpg", 200, 200), (4, "d.jpg", 200, 200)]
     anns = [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [0, 0, 20, 20], "iscrowd": 0, "area": 400},
             {"id": 2, "image_id": 1, "category_id": 2, "bbox": [0, 0, 90, 90], "iscrowd": 0, "area": 8000},
             {"id": 3, "image_id": 2, "category_id": 2, "bbox": [0, 0, 150, 150], "iscrowd": 0},
             {"id": 4, "image_id": 2, "category_id": 1, "bbox": [0, 0, 50, 50], "iscrowd": 1},
             {"id": 5, "image_id": 2, "category_id": 1, "bbox": [10, 10, 5, 5], "iscrowd": 0,
              "segmentation": [[10, 10, 110, 10, 110, 110, 10, 110]]},  # no area: the polygon's
-            {"id": 6, "image_id": 3, "category_id": 1, "bbox": [5, 5, -3, 4], "iscrowd": 0}]
+            {"id": 6, "image_id": 3, "category_id": 1, "bbox": [5, 5, -3, 4], "iscrowd": 0},
+            {"id": 7, "image_id": 4, "category_id": 1, "bbox": [5, 5, 30, 30], "iscrowd": 0}]
     ann, img_dir = make_coco(str(tmp_path), images, anns, [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}])
+    truncated = os.path.join(img_dir, "d.jpg")
+    data = open(truncated, "rb").read()
+    open(truncated, "wb").write(data[: len(data) // 2])  # as a copy cut short leaves it
     stats_json = str(tmp_path / "stats.json")
     assert tool("dataset_stats").main(["--dataset", f"coco:{ann}:{img_dir}", "--json", stats_json,
                                        "--no-progress"]) == 0
     printed = capsys.readouterr().out
     stats = json.load(open(stats_json))
-    assert stats["images"] == 3 and stats["images_without_objects"] == 1
+    assert stats["images"] == 4 and stats["images_without_objects"] == 1
     assert stats["classes"]["car"] == {"objects": 3, "images": 2, "crowd": 0, "difficult": 0,
                                        "small": 1, "medium": 1, "large": 1}
-    assert stats["classes"]["person"] == {"objects": 1, "images": 1, "crowd": 1, "difficult": 0,
-                                          "small": 0, "medium": 0, "large": 1}
-    assert stats["skipped"] == {"unusable box": 1} or sum(stats["skipped"].values()) == 1
-    assert "instances.json (image 3)" in next(iter(stats["first_example"].values()))
+    # the polygon's 100 x 100 (large), not its 5 x 5 box; 30 x 30 (small)
+    assert stats["classes"]["person"] == {"objects": 2, "images": 2, "crowd": 1, "difficult": 0,
+                                          "small": 1, "medium": 0, "large": 1}
+    assert stats["total"]["images"] == 3  # images with an object, not the sum over classes (4)
+    assert stats["skipped"] == {"zero-area box": 1, "unreadable image": 1}
+    assert stats["first_example"]["unreadable image"].startswith(f"{truncated}: unreadable image: truncated")
+    assert "instances.json (image 3)" in stats["first_example"]["zero-area box"]
     assert "images without objects" in printed and "read with problems" in printed
+    # --no-image-check leaves the files alone
+    assert tool("dataset_stats").main(["--dataset", f"coco:{ann}:{img_dir}", "--json", stats_json,
+                                       "--no-progress", "--no-image-check"]) == 0
+    assert json.load(open(stats_json))["skipped"] == {"zero-area box": 1}
     assert tool("dataset_stats").main(["--dataset", f"coco:{ann}:{tmp_path}/none"]) == 2
     assert "image folder" in capsys.readouterr().err
+    # the drawing tool skips the same file, with the reason
+    assert tool("visualize_data").main(["--dataset", f"coco:{ann}:{img_dir}", "--output",
+                                        str(tmp_path / "viz"), "--no-progress"]) == 0
+    assert f"skipped {truncated}: truncated" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / "viz")) == ["a.jpg", "b.jpg", "c.jpg"]
 
 
 def test_visualize_data_draws_annotations_and_the_pipeline(trained, tmp_path, capsys):
@@ -213,3 +233,50 @@ def test_finetune_config_without_its_pretrained_model_is_a_message(trained, tmp_
     assert "MODEL.WEIGHTS output/d2_mask_rcnn_3x does not exist: pass --weights with a run folder" \
         in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_killed_run_resumes_from_its_last_evaluation(trained, tmp_path, capsys):
+    """Killed between evaluations (here: iteration 3's checkpoint and log
+    line removed, as a kill -9 before them leaves the run), --resume goes on
+    from the evaluated checkpoint, with one log line per iteration and the
+    best model of the whole run."""
+    voc, _ = trained
+    out = str(tmp_path / "run")
+    args = ["--cfg", TOY, "--dataset", f"voc:{voc}:train", "--test-dataset", f"voc:{voc}:test",
+            "--eval-period", "2", "--output", out, "--no-progress", "--set", *TINY]
+    assert tool("train_net").main(args + ["--iters", "3"]) == 0
+    for path in glob.glob(os.path.join(out, "checkpoints", "ckpt-3.*")):
+        os.remove(path)
+    log = os.path.join(out, "eval_log.jsonl")
+    lines = open(log).read().splitlines()
+    assert [json.loads(x)["iteration"] for x in lines] == [2, 3]
+    with open(log, "w") as f:
+        f.write(lines[0] + "\n")
+    best_before = json.load(open(os.path.join(out, "best", "best.json")))
+    capsys.readouterr()
+    assert tool("train_net").main(args + ["--iters", "4", "--resume"]) == 0
+    assert "ckpt-2 (iteration 2)" in capsys.readouterr().out
+    entries = [json.loads(x) for x in open(log)]
+    assert [e["iteration"] for e in entries] == [2, 4]
+    best = json.load(open(os.path.join(out, "best", "best.json")))
+    first = entries[0]["main"]["value"]
+    assert best_before["iteration"] in (2, 3)
+    # the kept best is the best of every evaluation the run's best.json saw
+    assert best["value"] == max(best_before["value"], entries[1]["main"]["value"]) >= first
+
+
+def test_demo_takes_the_best_checkpoint_and_says_why_nothing_is_drawn(trained, tmp_path, capsys):
+    voc, out = trained
+    image = get_dataset(f"voc:{voc}:test").records[0]["file_name"]
+    demo = tool("demo")
+    assert demo.main([image, "--output", out, "--checkpoint", os.path.join(out, "best"), "--thresh", "1",
+                      "--out-dir", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{image}: 0 detections (the best score, 0." in printed and "is under --thresh 1.0" in printed
+    assert demo.main([image, "--output", out, "--checkpoint", str(tmp_path / "ckpt-9")]) == 2
+    assert "ckpt-9 does not exist" in capsys.readouterr().err
+
+
+def test_set_given_twice_keeps_both():
+    a = tool("train_net").parse_args(["--set", "TRAIN.SCALES", "[320]", "--set", "TRAIN.SNAPSHOT_ITERS", "50"])
+    assert a.set == ["TRAIN.SCALES", "[320]", "TRAIN.SNAPSHOT_ITERS", "50"]

@@ -117,6 +117,15 @@ def test_class_ids_follow_names_when_counts_agree():
 
     assert class_mapping(["__background__", "person", "car"], ["__background__", "car", "bicycle"]) == {2: 1}
     assert class_mapping(["__background__", "a", "b"], ["__background__", "a", "b"]) is None
+    # VOC's names of COCO classes are those classes (a COCO model on a VOC set)
+    from detect.weights.coco_classes import COCO_CATEGORIES
+    from detect.datasets.pascal_voc import VOC_CLASSES
+
+    coco = ["__background__"] + list(COCO_CATEGORIES.values())
+    mapping = class_mapping(coco, ("__background__",) + VOC_CLASSES)
+    assert len(mapping) == 20  # every VOC class is a COCO class
+    assert mapping[coco.index("airplane")] == 1 and mapping[coco.index("tv")] == 20
+    assert mapping[coco.index("couch")] == VOC_CLASSES.index("sofa") + 1
 
 
 def test_finetune_config_builds_the_imported_detectron2_model():
