@@ -5,6 +5,7 @@ import zlib
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from detect.datasets import image_check
@@ -68,3 +69,23 @@ def test_what_tensorflow_refuses_is_refused(monkeypatch):
     monkeypatch.setattr(image_check, "check_image", lambda data, max_pixels: (20, 30))
     with pytest.raises(BadImageError, match=r"corrupt image data \(30x20\): .*JPEG"):
         decode_image(_encode("JPEG")[:200])
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])  # 4:4:4 and 4:2:0 chroma
+def test_jpegs_decode_to_the_pixels_pil_and_opencv_give(tmp_path, subsampling):
+    """Every tool decodes through tf_decode (the pipeline, demo, the export):
+    a user's own PIL or cv2 decoding of the file is then the same picture,
+    so detect.Predictor on it gives test_net.py's detections."""
+    import cv2
+
+    rng = np.random.default_rng(subsampling)
+    noisy = (rng.random((61, 83, 3)) * 255).astype(np.uint8)  # odd sizes: edge blocks
+    path = str(tmp_path / "x.jpg")
+    Image.fromarray(noisy).save(path, quality=85, subsampling=subsampling)
+    with open(path, "rb") as f:
+        ours = decode_image(f.read())
+    np.testing.assert_array_equal(ours, np.asarray(Image.open(path).convert("RGB")))
+    np.testing.assert_array_equal(ours, cv2.imread(path)[..., ::-1])
+    # TensorFlow's default (fast) IDCT is another picture
+    fast = tf.io.decode_jpeg(open(path, "rb").read(), channels=3).numpy()
+    assert np.abs(fast.astype(int) - ours.astype(int)).max() > 0

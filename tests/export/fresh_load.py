@@ -8,13 +8,15 @@ spec: {"exports": {name: export dir}, "image": .npy of uint8 RGB [H, W, 3],
 the first export before anything of detect is imported (it must fail:
 the graph names our ops), then loads each with ``detect.load_exported`` and
 runs serving_default on the image, serve_encoded on the PNG and JPEG bytes,
-and serving_default on TensorFlow's decoding of the JPEG.
+and serving_default on PIL's decoding of the JPEG (the same pixels).
 """
+import io
 import json
 import sys
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 
 def outputs(out):
@@ -43,7 +45,9 @@ def main(spec_path, results_path):
             "tensor": outputs(serve(images=tf.constant(rgb[None]))),
             "png": outputs(encoded(encoded=tf.constant(png))),
             "jpeg": outputs(encoded(encoded=tf.constant(jpeg))),
-            "jpeg_tensor": outputs(serve(images=tf.io.decode_jpeg(jpeg, channels=3)[None])),
+            # PIL's pixels: the graph decodes JPEG with the accurate IDCT, as PIL does
+            "jpeg_tensor": outputs(serve(images=tf.constant(
+                np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))[None]))),
         }
     with open(results_path, "w") as f:
         json.dump(results, f)
