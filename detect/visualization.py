@@ -4,7 +4,10 @@
     draw_regions(bgr, boxes, label)                     crowd / ignore regions
     paste_crops(crops, boxes, height, width)            the pipeline's mask crops
                                                         back into the picture
+    picture_name(path, used, suffix)                    unique output file names
 """
+import os
+
 import cv2
 import numpy as np
 
@@ -42,6 +45,18 @@ def draw(bgr, boxes, scores, names, class_ids=None, masks=None, alpha=0.45):
         cv2.putText(bgr, label, (p1[0] + 1, max(p1[1] - 3, th + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return bgr
+
+
+def picture_name(path, used, suffix=""):
+    """<stem><suffix>.jpg for an input picture, unique among ``used`` (a set,
+    updated): a second x.jpg (another folder, or x.png) gets
+    x_2<suffix>.jpg, then x_3 ... (demo.py: suffix "_det")."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    name, k = f"{stem}{suffix}.jpg", 2
+    while name in used:
+        name, k = f"{stem}_{k}{suffix}.jpg", k + 1
+    used.add(name)
+    return name
 
 
 def draw_regions(bgr, boxes, label, color=(160, 160, 160)):

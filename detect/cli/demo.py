@@ -34,7 +34,7 @@ import tensorflow as tf
 from detect.datasets.image_check import MAX_PIXELS, BadImageError, decode_image
 from detect.engine.inference import encode_masks
 from detect.predictor import Predictor
-from detect.visualization import draw
+from detect.visualization import draw, picture_name
 
 # data/demo/ of the repository (an editable install: pip install -e .)
 SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -69,17 +69,6 @@ def class_list(text):
     """argparse type: comma-separated class names (one option value, so
     image paths after --classes stay images)."""
     return [name for name in text.split(",") if name]
-
-
-def picture_name(path, used):
-    """<stem>_det.jpg for an input, unique among ``used`` (a set, updated):
-    a second x.jpg (another folder, or x.png) gets x_2_det.jpg, then x_3 ..."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name, k = f"{stem}_det.jpg", 2
-    while name in used:
-        name, k = f"{stem}_{k}_det.jpg", k + 1
-    used.add(name)
-    return name
 
 
 def skip_reason(e):
@@ -141,7 +130,7 @@ def main(argv=None):
         under = s[wanted]  # the wanted classes' scores, for the message when none is drawn
         b, s, c, names = b[keep], s[keep], c[keep], [nm for nm, k in zip(names, keep) if k]
         masks = out["masks"][keep] if "masks" in out else None  # Mask R-CNN
-        picture = os.path.join(a.out_dir, picture_name(path, used))
+        picture = os.path.join(a.out_dir, picture_name(path, used, "_det"))
         cv2.imwrite(picture, draw(np.ascontiguousarray(rgb[..., ::-1]), b, s, names, c, masks))
         report[path] = {"boxes": b.round(1).tolist(), "scores": s.round(4).tolist(), "classes": names,
                         "picture": os.path.basename(picture)}

@@ -33,19 +33,9 @@ from detect.config import get_cfg, merge_from_file, merge_from_list, validate_cf
 from detect.datasets import BadInputError, dataset_label, get_dataset
 from detect.datasets.coco import segmentation_to_mask
 from detect.datasets.image_check import BadImageError, decode_image
-from detect.visualization import draw, draw_regions, paste_crops
+from detect.visualization import draw, draw_regions, paste_crops, picture_name
 
 SOURCES = ("annotations", "pipeline")
-
-
-def picture_name(path, used):
-    """<stem>.jpg, unique among ``used`` (a set, updated)."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    name, k = f"{stem}.jpg", 2
-    while name in used:
-        name, k = f"{stem}_{k}.jpg", k + 1
-    used.add(name)
-    return name
 
 
 def annotated(record, class_names):
