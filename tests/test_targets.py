@@ -32,7 +32,10 @@ def test_every_gt_gets_its_best_anchor_and_crowds_are_not_background():
     labels, targets = anchor_targets(anchors, gt, [False, True], 200, 200, SEED)
     # IoU of anchor 0 with gt 0 is 0.39 < 0.7, but it is that box's best anchor
     assert labels.numpy().tolist() == [1, 0, -1]
-    np.testing.assert_allclose(box_ops.decode(anchors[:1], targets[:1]).numpy(), [gt[0]], atol=1e-4)
+    # its target, by hand: anchor 40 x 40 centred at 20, gt 25 x 25 centred
+    # at 17.5 -> dx = dy = -2.5 / 40, dw = dh = log(25 / 40) (RPN: no stds)
+    np.testing.assert_allclose(targets.numpy()[0], [-0.0625, -0.0625, np.log(0.625), np.log(0.625)],
+                               rtol=1e-5, atol=1e-6)
     labels, _ = anchor_targets(anchors, tf.zeros([0, 4]), tf.zeros([0], tf.bool), 200, 200, SEED)
     assert labels.numpy().tolist() == [0, 0, 0]  # no objects: everything is background
 
@@ -109,6 +112,21 @@ def test_sample_rois_counts_labels_targets():
     _, labels, _, matches = sample_rois(tf.zeros([0, 4]), with_crowd, [1, 3, 5], [True, False, False],
                                         SEED)
     assert sorted(zip(labels.numpy().tolist(), matches.numpy().tolist())) == [(3, 1), (5, 2)]
+
+
+def test_sample_rois_target_hand_values():
+    # gt 20 x 20 centred at (10, 10); the proposal 20 x 30 centred at
+    # (10, 15), IoU 2/3: dy = -5 / 30, dh = log(20 / 30), over the stds
+    # (0.1, 0.1, 0.2, 0.2); the gt itself, also sampled, has zero targets
+    gt = np.array([[0, 0, 20, 20]], np.float32)
+    rois, labels, targets, _ = sample_rois(np.array([[0, 0, 20, 30]], np.float32), gt, [2], [False],
+                                           SEED, batch_size=4, fg_fraction=0.5)
+    rois, labels, targets = rois.numpy(), labels.numpy(), targets.numpy()
+    assert labels[:2].tolist() == [2, 2]
+    by_roi = {tuple(r): t for r, t in zip(rois[:2].tolist(), targets[:2])}
+    np.testing.assert_allclose(by_roi[(0, 0, 20, 30)], [0, -5 / 30 / 0.1, 0, np.log(2 / 3) / 0.2],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(by_roi[(0, 0, 20, 20)], 0, atol=1e-6)
 
 
 def test_losses_hand_values():

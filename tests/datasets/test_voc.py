@@ -6,7 +6,7 @@ import pytest
 
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.pascal_voc import load_voc
-from tests.datasets.trees import make_voc, voc_xml
+from tests.datasets.trees import make_voc
 
 
 @pytest.fixture
@@ -79,5 +79,38 @@ def test_bad_files_are_skipped_logged_and_counted(tmp_path):
     assert kept.skips.skipped["missing image file"] == 0
 
 
-def test_xml_helper_round_trip():
-    assert "<xmin>3</xmin>" in voc_xml(10, 10, [("dog", 3, 4, 5, 6, 0)])
+# An annotation as the VOC2007 devkit writes it (000005.xml's layout: source,
+# owner, segmented, pose, truncated; a float coordinate as some exporters
+# write), typed out rather than made by the tests' voc_xml helper.
+DEVKIT_XML = """<annotation>
+	<folder>VOC2007</folder>
+	<filename>000005.jpg</filename>
+	<source><database>The VOC2007 Database</database><annotation>PASCAL VOC2007</annotation></source>
+	<size><width>500</width><height>375</height><depth>3</depth></size>
+	<segmented>0</segmented>
+	<object>
+		<name>chair</name><pose>Rear</pose><truncated>0</truncated><difficult>0</difficult>
+		<bndbox><xmin>263</xmin><ymin>211</ymin><xmax>324</xmax><ymax>339</ymax></bndbox>
+	</object>
+	<object>
+		<name>chair</name><pose>Unspecified</pose><truncated>1</truncated><difficult>1</difficult>
+		<bndbox><xmin>5</xmin><ymin>244</ymin><xmax>67</xmax><ymax>374</ymax></bndbox>
+	</object>
+	<object>
+		<name>pottedplant</name><pose>Unspecified</pose><truncated>0</truncated>
+		<bndbox><xmin>241.0</xmin><ymin>194</ymin><xmax>295</xmax><ymax>299</ymax></bndbox>
+	</object>
+</annotation>
+"""
+
+
+def test_a_devkit_annotation_file(tmp_path):
+    make_voc(str(tmp_path), "2007", {"000005": (375, 500, DEVKIT_XML)})
+    r = load_voc(str(tmp_path), "2007", "trainval").records[0]
+    # 1-based inclusive pixels -> continuous: xmin - 1, xmax unchanged
+    np.testing.assert_array_equal(r["boxes"], [[262, 210, 324, 339], [4, 243, 67, 374],
+                                               [240, 193, 295, 299]])
+    names = load_voc(str(tmp_path), "2007", "trainval").class_names
+    assert [names[c] for c in r["classes"]] == ["chair", "chair", "pottedplant"]
+    assert r["difficult"].tolist() == [False, True, False]  # no <difficult>: not difficult
+    assert (r["height"], r["width"]) == (375, 500)

@@ -91,14 +91,27 @@ def test_mask_model_writes_rle_masks_and_reports_mask_ap(setup, tmp_path, capsys
     assert "COCO mask AP per class" in capsys.readouterr().out
     results = json.load(open(os.path.join(run, "detections_toy_coco_test.json")))
     assert results and all("segmentation" in r for r in results)
-    for r in results[:20]:  # RLEs of the original image's size, inside or near their boxes
+    for r in results:  # RLEs of the original image's size, each non-empty and inside its box
         m = mask_utils.decode(dict(r["segmentation"], counts=r["segmentation"]["counts"].encode()))
         x, y, w, h = r["bbox"]
         ys, xs = np.nonzero(m)
-        if len(xs):
-            assert xs.min() >= x - 1 and xs.max() <= x + w + 1 and ys.min() >= y - 1 and ys.max() <= y + h + 1
+        assert len(xs), r  # the random model's masks are all non-empty: an empty one is a paste bug
+        assert xs.min() >= x - 1 and xs.max() <= x + w + 1 and ys.min() >= y - 1 and ys.max() <= y + h + 1
+    # the figures equal pycocotools' own evaluation of the written results
+    # against the toy set's annotation file (ids, categories, RLEs round trip)
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
     figures = json.load(open(os.path.join(run, "metrics_toy_coco_test.json")))
-    assert set(figures) >= {"coco", "coco_segm"} and 0 <= figures["coco_segm"]["stats"]["AP"] <= 1
+    gt = COCO(os.path.join(data, "toy", "annotations", "instances_toy_test.json"))
+    for iou_type, name in (("bbox", "coco"), ("segm", "coco_segm")):
+        ev = COCOeval(gt, gt.loadRes(results), iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        assert figures[name]["stats"]["AP"] == pytest.approx(ev.stats[0], abs=1e-12)
+        assert figures[name]["stats"]["AR100"] == pytest.approx(ev.stats[8], abs=1e-12)
+    assert figures["coco_segm"]["stats"]["AR100"] > 0  # some mask overlaps an object
 
 
 def test_mask_model_on_images_without_detections(setup, tmp_path):

@@ -1,9 +1,12 @@
 """CUDA kernels against the CPU kernels, through TensorFlow, on a GPU.
 
-These run only where TensorFlow sees a GPU and _ops_gpu.so was built (a
-CUDA build of TensorFlow plus nvcc); elsewhere they are skipped, and the
-CUDA sources are still compiled by test_cuda_sources.py.
+These run where TensorFlow sees a GPU, and are skipped only where it sees
+none (the CUDA sources are still compiled by test_cuda_sources.py). With a
+GPU visible, CUDA kernels that are missing or did not load are a failure,
+not a skip: a broken CUDA build must not leave the suite green.
 """
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,8 +14,9 @@ import tensorflow as tf
 import detect.ops as ops
 from tests.ops import cases
 
-HAS_GPU = bool(tf.config.list_physical_devices("GPU")) and ops.GPU_KERNELS
-needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no GPU visible to TensorFlow, or no CUDA kernels built")
+HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
+needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no GPU visible to TensorFlow")
+GPU_LIBRARY = os.path.join(os.path.dirname(ops.__file__), "_ops_gpu.so")
 
 OPS = {
     "roi_pool": (lambda f, r: ops.roi_pool(f, r, (3, 4), 1 / 16), 6),
@@ -22,11 +26,25 @@ OPS = {
 }
 
 
-def test_gpu_library_registers_gpu_kernels_when_loaded():
+def test_kernels_registered_for_the_devices_present():
     kernels = ops.registered_kernels()
+    assert set(kernels) == set(ops.OP_NAMES)
     for name, devices in kernels.items():
-        assert "CPU" in devices
-        assert ("GPU" in devices) == ops.GPU_KERNELS, (name, devices)
+        assert "CPU" in devices, (name, devices)
+    if not tf.test.is_built_with_cuda():
+        # tensorflow-cpu cannot load _ops_gpu.so: no op may claim a GPU kernel
+        assert not ops.GPU_KERNELS
+        assert all("GPU" not in d for d in kernels.values()), kernels
+
+
+@needs_gpu
+def test_a_visible_gpu_has_every_cuda_kernel():
+    assert os.path.exists(GPU_LIBRARY), (
+        f"TensorFlow sees a GPU but {GPU_LIBRARY} was not built (nvcc missing, or a "
+        "tensorflow-cpu build); rebuild with a CUDA TensorFlow and nvcc on PATH")
+    assert ops.GPU_KERNELS, f"{GPU_LIBRARY} exists but did not load (see the warning at import)"
+    missing = [name for name, devices in ops.registered_kernels().items() if "GPU" not in devices]
+    assert not missing, f"no GPU kernel registered for {missing}"
 
 
 def _run(fn, f, rois, upstream, device):

@@ -157,12 +157,15 @@ def test_huge_rois_take_time_bounded_by_the_map_in_every_dtype():
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     try:
         run = subprocess.run([sys.executable, "-c", _HUGE_ROIS], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
-        pytest.fail("roi_align on huge RoIs did not finish within 120 s")
+        pytest.fail("roi_align on huge RoIs did not finish within 300 s")
     assert run.returncode == 0, run.stderr[-3000:]
     worst = float(run.stdout.strip().splitlines()[-1].split(":")[1].rstrip("}"))
-    assert worst < 5.0, f"one huge-RoI forward + backward took {worst:.1f} s"
+    # Hang detection, not a speed goal: with the defect, 3e12 took 41 s and
+    # 1e30 never ended (the subprocess timeout catches that); fixed, a call
+    # takes milliseconds. 20 s is a margin a loaded 2-core CI machine meets.
+    assert worst < 20.0, f"one huge-RoI forward + backward took {worst:.1f} s"
 
 
 def test_adaptive_grid_count_does_not_overflow():

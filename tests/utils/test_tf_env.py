@@ -46,9 +46,46 @@ def test_late_call_warns_only_when_something_was_missing(monkeypatch):
     assert os.environ[tf_env.ONEDNN] == "1"
 
 
-def test_malloc_threshold_is_set_on_glibc_unless_the_user_set_one(monkeypatch):
-    import platform
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    assert tf_env.set_malloc_threshold() == (platform.libc_ver()[0] == "glibc")
+_MALLOC_PROBE = """
+import ctypes, sys
+from detect import tf_env
+if sys.argv[1] == "set":
+    print("returned", tf_env.set_malloc_threshold(1 << 20))
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+p = libc.malloc(512 * 1024)
+heap = [tuple(int(v, 16) for v in l.split()[0].split("-")) for l in open("/proc/self/maps")
+        if l.rstrip().endswith("[heap]")]
+print("heap", any(a <= p < b for a, b in heap))
+"""
+
+
+def _malloc_probe(mode):
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", _MALLOC_PROBE, mode], capture_output=True, text=True,
+                         env=env, check=True)
+    return out.stdout.split()
+
+
+def _glibc():
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+@pytest.mark.skipif(not _glibc() or not os.path.exists("/proc/self/maps"),
+                    reason="glibc's malloc and /proc/self/maps only")
+def test_malloc_threshold_takes_effect_on_glibc():
+    # glibc's default threshold (128 KiB) maps a 512 KiB block with mmap;
+    # with the threshold at 1 MiB the same block comes from the heap
+    assert _malloc_probe("default") == ["heap", "False"]
+    assert _malloc_probe("set") == ["returned", "True", "heap", "True"]
+
+
+def test_malloc_threshold_is_left_to_the_user_who_set_one(monkeypatch):
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
-    assert not tf_env.set_malloc_threshold()
+    assert tf_env.set_malloc_threshold() is False
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    assert tf_env.set_malloc_threshold() is _glibc()  # elsewhere: not set, and says so
