@@ -26,7 +26,7 @@ without (TF_ENABLE_ONEDNN_OPTS; see detect/tf_env.py), in the same run; by
 default they run as the environment says, as train_net.py does.
 
 --precision times our models under each TRAIN.PRECISION (Keras dtype
-policy: float32, mixed_float16, mixed_bfloat16; detect/engine/precision.py)
+policy: float32, mixed_float16, mixed_bfloat16; detect/precision.py)
 and prints the ratios to float32. --replicas 1,2 times the train step under
 MirroredStrategy with that many replicas, one image per replica (the global
 batch grows with them): over the first N GPUs where there are GPUs, else
@@ -49,7 +49,7 @@ sys.path.insert(0, ROOT)
 
 from benchmarks.timing import timed  # noqa: E402
 
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # detect/engine/precision.py
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")  # detect/precision.py
 
 MODELS = {  # name: experiments/cfgs file
     "faster_rcnn_vgg16": "faster_rcnn_vgg16.yml",

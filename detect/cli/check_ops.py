@@ -6,6 +6,8 @@ forward and backward of each op on every device that has a kernel.
 Exits non-zero if the library does not load or any check fails; the
 message says how to rebuild.
 """
+import argparse
+
 from detect.tf_env import set_defaults
 
 set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
@@ -37,7 +39,10 @@ def _smoke(fn, channels, device):
     return ok, out.shape, float(tf.reduce_sum(grad))
 
 
-def main():
+def main(argv=None):
+    # no options: parsed so that --help describes the check instead of running it
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     print(f"TensorFlow {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()})")
     try:
         import detect.ops as ops

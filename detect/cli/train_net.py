@@ -27,8 +27,8 @@ settings that differ from the run's config.yml and leaves the run as it was.
 The line "weights: ..." says what the model starts from (a random
 initialization is said so).
 
-Beyond one device (detect/engine/distribute.py; README "Training on several
-GPUs and machines"): --strategy mirrored trains on every local GPU
+Beyond one device (detect/engine/distribute.py; docs/training.md, "Training
+on several GPUs and machines"): --strategy mirrored trains on every local GPU
 (--cpu-devices N: on N logical CPU devices, for testing), --strategy
 multi_worker on the machines of TF_CONFIG, the same command on each;
 TRAIN.IMS_PER_BATCH is the global batch. --tfrecords reads the shards that

@@ -1,4 +1,4 @@
-"""Readers, converters and the tf.data input pipeline (see README.md, Data)."""
+"""Readers, converters and the tf.data input pipeline (see docs/datasets.md)."""
 from detect.datasets.dataset import Dataset
 from detect.datasets.factory import DATASETS, dataset_label, default_metrics, filter_classes, get_dataset
 from detect.datasets.records import BadInputError, SkipLog

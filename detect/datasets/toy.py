@@ -20,7 +20,7 @@ from detect.datasets.worker_pool import worker_pool
 
 TOY_CLASSES = ("circle", "rectangle", "triangle")
 # Default split sizes. 1500 training images (6-9 s to write on 2 cores) rather
-# than 600 lift the quick start's test mAP (see README, "Training and testing").
+# than 600 lift the quick start's test mAP (see docs/getting_started.md).
 NUM_TRAIN, NUM_TEST = 1500, 100
 VOC_DIR = os.path.join("VOCdevkit", "VOCtoy")
 

@@ -88,7 +88,7 @@ def read_tf_config():
     if not text.strip():
         raise DistributionError("--strategy multi_worker reads the cluster from the TF_CONFIG "
                                 f"environment variable, which is not set; on each worker set e.g. "
-                                f"{example} (index: that worker's place in the list; README.md)")
+                                f"{example} (index: that worker's place in the list; docs/training.md)")
     try:
         conf = json.loads(text)
     except json.JSONDecodeError as e:

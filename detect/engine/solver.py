@@ -3,7 +3,7 @@ the loss scale of mixed_float16)."""
 import keras
 import tensorflow as tf
 
-from detect.engine.precision import uses_loss_scaling
+from detect.precision import uses_loss_scaling
 
 
 class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):

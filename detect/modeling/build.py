@@ -13,7 +13,7 @@ strides)``.
 """
 import math
 
-from detect.engine.precision import precision_policy
+from detect.precision import precision_policy
 from detect.modeling.backbones import BACKBONES
 from detect.modeling.detector import GeneralizedRCNN
 from detect.modeling.fpn import NECKS
@@ -37,7 +37,7 @@ def backbone_levels(cfg):
 def build_model(cfg):
     """A GeneralizedRCNN with random or MODEL.WEIGHTS weights (variables are
     created on the first call), computing under TRAIN.PRECISION's Keras dtype
-    policy (float32 variables; detect/engine/precision.py)."""
+    policy (float32 variables; detect/precision.py)."""
     with precision_policy(cfg.TRAIN.PRECISION):
         return _build_model(cfg)
 

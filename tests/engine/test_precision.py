@@ -1,4 +1,4 @@
-"""Mixed precision (TRAIN.PRECISION, detect/engine/precision.py): under each
+"""Mixed precision (TRAIN.PRECISION, detect/precision.py): under each
 policy one train step of the toy Mask R-CNN (FPN, RoIAlign, mask head) has
 finite losses close to float32's; the model computes in the low precision,
 the heads' outputs are float32, the RoI ops run on float32 inputs and the
@@ -14,7 +14,7 @@ from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets import get_dataset
 from detect.datasets.pipeline import build_pipeline
 from detect.datasets.toy import write_toy_dataset
-from detect.engine.precision import precision_policy
+from detect.precision import precision_policy
 from detect.engine.trainer import Trainer
 from detect.modeling.build import build_model
 from detect.ops import roi_align

@@ -80,7 +80,7 @@ def test_bytes_signature_equals_tensor_signature(exported, arch):
 def test_bare_tensorflow_load_fails_and_the_export_carries_its_metadata(exported):
     _, results = exported
     assert results["detect_imported_before_bare_load"] is False
-    # the error the README documents, with the one-line fix (import detect.ops)
+    # the error docs/deployment.md documents, with the one-line fix (import detect.ops)
     assert results["bare_load_error"].startswith("RuntimeError: Op type not registered 'DetectRoi")
     assert results["tiny"]["class_names"] == CLASS_NAMES
     assert results["tiny"]["test_scales"] == [64]

@@ -10,11 +10,11 @@
                   scaling), variables stay float32.
 
 Under either mixed policy the RPN and RoI heads cast their logits, box deltas
-and mask logits to float32 (modeling/rpn.py, roi_heads.py), so anchor and RoI
+and mask logits to float32 (detect/modeling/rpn.py, roi_heads.py), so anchor and RoI
 targets, the losses and the post-processing run in float32, and our RoI ops
 run their float32 kernels (detect/ops/_common.py casts float16 / bfloat16
 features up and their output back). The policy applies while the model is
-built (modeling/build.py), so a model for inference (test_net, demo, export)
+built (detect/modeling/build.py), so a model for inference (test_net, demo, export)
 computes under the policy it was trained with; checkpoints hold float32
 variables whatever the policy.
 """
