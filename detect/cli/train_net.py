@@ -61,9 +61,9 @@ from detect.weights.finetune import find_pretrained, load_pretrained
 from detect.engine import distribute
 from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
 from detect.engine.profiling import parse_window
-from detect.engine.trainer import (CheckpointMismatchError, NoTrainingDataError,
-                                   NonFiniteCheckpointError, NonFiniteError, Trainer,
-                                   existing_checkpoints)
+from detect.engine.checkpoint import (CheckpointError, CheckpointMismatchError, NonFiniteCheckpointError,
+                                      NonFiniteError, list_checkpoints)
+from detect.engine.trainer import NoTrainingDataError, Trainer
 from detect.modeling.build import build_model
 
 
@@ -220,7 +220,7 @@ def main(argv=None):
     if cfg.MODEL.NUM_CLASSES != dataset.num_classes:
         print(f"MODEL.NUM_CLASSES set to {dataset.num_classes} for {dataset.name}")
         cfg.MODEL.NUM_CLASSES = dataset.num_classes
-    checkpoints = existing_checkpoints(os.path.join(out, "checkpoints"))
+    checkpoints = list_checkpoints(os.path.join(out, "checkpoints"))
     if not a.resume and checkpoints:
         print(f"error: {out} already holds checkpoints; pass --resume to continue, or another "
               "--output", file=sys.stderr)
@@ -293,6 +293,9 @@ def main(argv=None):
             print(f"error: {e}\n{why}.\nNothing in {out} was changed. To continue this run, resume "
                   "without --cfg (it uses the run's config.yml) and without --set for those keys; "
                   "for new settings, train into another --output.", file=sys.stderr)
+            return 2
+        except CheckpointError as e:  # files that cannot be read
+            print(f"error: {e}\nNothing in {out} was changed.", file=sys.stderr)
             return 2
         print(f"resumed from {restored} (iteration {int(trainer.step.numpy())})" if restored
               else "no checkpoint to resume from; starting at iteration 0")

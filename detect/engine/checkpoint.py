@@ -18,7 +18,6 @@ import re
 import tensorflow as tf
 
 from detect.config import get_cfg, merge_from_file, merge_from_list
-from detect.engine.trainer import non_finite_variables
 from detect.modeling.build import build_model
 
 
@@ -26,11 +25,70 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be found, read or restored into the model."""
 
 
-def _available(folder):
-    """Checkpoint prefixes in a folder (by their .index files), oldest first."""
-    found = glob.glob(os.path.join(folder, "*.index"))
-    return sorted((p[: -len(".index")] for p in found),
-                  key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)])
+class CheckpointMismatchError(CheckpointError):
+    """A checkpoint that does not fit the model built from the config."""
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN or inf met in training or in a checkpoint; nothing non-finite
+    was applied or saved."""
+
+
+class NonFiniteCheckpointError(CheckpointError, NonFiniteError):
+    """The variables to save, or a checkpoint to restore, hold NaN or inf."""
+
+
+def non_finite_variables(variables):
+    """Names of the floating-point variables holding a NaN or an inf."""
+    return [getattr(v, "path", v.name) for v in variables
+            if tf.as_dtype(v.dtype).is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))]
+
+
+def list_checkpoints(folder):
+    """Checkpoint prefixes in folder, oldest first: those its ``checkpoint``
+    index lists whose files exist (the index may still name one a user
+    deleted), and any other ``*.index`` there (one copied in)."""
+    found = set()
+    state = tf.train.get_checkpoint_state(folder) if os.path.isdir(folder) else None
+    if state is not None:
+        for p in list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]:
+            p = os.path.join(folder, os.path.basename(p))  # as the caller names the folder
+            if tf.io.gfile.exists(p + ".index"):
+                found.add(p)
+    found.update(p[: -len(".index")] for p in glob.glob(os.path.join(folder, "*.index")))
+    return sorted(found, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)])
+
+
+def restore_checkpoint(checkpoint, path, variables, expect_partial=False, if_non_finite="use an earlier one"):
+    """Restores ``checkpoint`` (a tf.train.Checkpoint of a built model, and of
+    an optimizer when resuming) from ``path``; then checks ``variables``.
+    The one restore of the library: resume, test, demo, export, fine-tuning.
+
+    Raises:
+      CheckpointError: the files cannot be read.
+      CheckpointMismatchError: a variable missing or of another shape.
+      NonFiniteCheckpointError: a restored variable holds NaN or inf (the
+        message ends with ``if_non_finite``, what to do).
+    """
+    mismatch = f"{path} does not fit the model built from this config"
+    try:
+        status = checkpoint.restore(path)
+        (status.expect_partial() if expect_partial else status).assert_existing_objects_matched()
+    except tf.errors.OpError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.message.splitlines()[0]}") from None
+    except AssertionError as e:
+        names = re.findall(r"path=([^,\s]+)", str(e))
+        detail = (f"{len(names)} of the model's variables are not in it ({', '.join(names[:3])}"
+                  f"{', ...' if len(names) > 3 else ''})" if names else str(e).strip().splitlines()[0][:300])
+        raise CheckpointMismatchError(f"{mismatch}: {detail}. Was it written by another run?") from None
+    except ValueError as e:  # a variable of another shape
+        raise CheckpointMismatchError(f"{mismatch}: {str(e).strip().splitlines()[0][:300]} Was it "
+                                      "written by another run?") from None
+    bad = non_finite_variables(variables)
+    if bad:
+        raise NonFiniteCheckpointError(f"{path} holds NaN or inf in {len(bad)} variables "
+                                       f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); "
+                                       + if_non_finite)
 
 
 def resolve_checkpoint(output_dir, checkpoint=None):
@@ -45,13 +103,13 @@ def resolve_checkpoint(output_dir, checkpoint=None):
     """
     if checkpoint is None:
         folder = os.path.join(output_dir, "checkpoints")
-        path = tf.train.latest_checkpoint(folder) or (_available(folder) or [None])[-1]
+        path = (list_checkpoints(folder) or [None])[-1]
         if not path:
             raise CheckpointError(f"no checkpoint in {folder}: train first (tools/train_net.py "
                                   f"--output {output_dir}) or name one")
         return path
     if os.path.isdir(checkpoint):
-        path = tf.train.latest_checkpoint(checkpoint) or (_available(checkpoint) or [None])[-1]
+        path = (list_checkpoints(checkpoint) or [None])[-1]
         if not path:
             raise CheckpointError(f"{checkpoint} is a folder without a checkpoint (no ckpt-N.index "
                                   "in it); name a checkpoint such as <output>/checkpoints/ckpt-N")
@@ -60,9 +118,9 @@ def resolve_checkpoint(output_dir, checkpoint=None):
     if not os.path.exists(prefix + ".index"):
         what = ("is not a checkpoint" if os.path.exists(checkpoint) else "does not exist")
         folder = os.path.dirname(prefix) or "."
-        near = [os.path.basename(p) for p in _available(folder)]
+        near = [os.path.basename(p) for p in list_checkpoints(folder)]
         # a run folder: its checkpoints/ and best/ (--eval-period) hold them
-        inside = [(os.path.join(folder, d), [os.path.basename(p) for p in _available(os.path.join(folder, d))])
+        inside = [(os.path.join(folder, d), [os.path.basename(p) for p in list_checkpoints(os.path.join(folder, d))])
                   for d in ("checkpoints", "best")]
         inside = [f"{d} holds {', '.join(names)}" for d, names in inside if names]
         raise CheckpointError(
@@ -74,31 +132,12 @@ def resolve_checkpoint(output_dir, checkpoint=None):
 
 
 def restore(model, path):
-    """Restores a built model's weights from checkpoint ``path``.
+    """Restores a built model's weights from checkpoint ``path`` (a run's
+    checkpoint also holds the optimizer's: not restored here).
 
-    Raises CheckpointError if the file cannot be read, if the checkpoint does
-    not fit the model (a variable missing or of another shape), or if a
-    restored variable holds NaN or inf.
+    Raises CheckpointError (restore_checkpoint).
     """
-    try:
-        status = tf.train.Checkpoint(model=model).restore(path)
-        status.expect_partial().assert_existing_objects_matched()
-    except tf.errors.OpError as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: {e.message.splitlines()[0]}") from None
-    except AssertionError as e:
-        names = re.findall(r"path=([^,\s]+)", str(e))
-        detail = (f"{len(names)} of the model's variables are not in it ({', '.join(names[:3])}"
-                  f"{', ...' if len(names) > 3 else ''})" if names else str(e).splitlines()[0][:300])
-        raise CheckpointError(f"checkpoint {path} does not fit the model of this config: {detail}. "
-                              "Was it written by another run?") from None
-    except ValueError as e:  # a variable of another shape
-        raise CheckpointError(f"checkpoint {path} does not fit the model of this config: "
-                              f"{str(e).splitlines()[0][:300]} Was it written by another run?") from None
-    bad = non_finite_variables(model.variables)
-    if bad:
-        raise CheckpointError(f"checkpoint {path} holds NaN or inf in {len(bad)} variables "
-                              f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); use an "
-                              "earlier one")
+    restore_checkpoint(tf.train.Checkpoint(model=model), path, model.variables, expect_partial=True)
 
 
 def load_model(output_dir, checkpoint=None, overrides=()):

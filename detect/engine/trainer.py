@@ -48,15 +48,13 @@ from tqdm import tqdm
 from detect.boxes import box_ops
 from detect.datasets.pipeline import denormalize
 from detect.engine import distribute
+from detect.engine.checkpoint import (NonFiniteCheckpointError, NonFiniteError, list_checkpoints,
+                                      non_finite_variables, restore_checkpoint)
 from detect.engine.profiling import StepProfiler
 from detect.engine.solver import add_weight_decay, build_optimizer, weight_decay_loss
 
 CHECKPOINT_NAME = "ckpt"  # checkpoint files are <output>/checkpoints/ckpt-<iteration>.*
 MAX_SKIPPED_STEPS = 20  # mixed_float16: loss-scale overflows in a row before training stops
-
-
-class NonFiniteError(RuntimeError):
-    """Training met a NaN or inf; nothing non-finite was applied or saved."""
 
 
 class NonFiniteLossError(NonFiniteError):
@@ -66,30 +64,6 @@ class NonFiniteLossError(NonFiniteError):
 
 class NoTrainingDataError(ValueError):
     """The training data yielded no batch at all (every image skipped)."""
-
-
-class NonFiniteCheckpointError(NonFiniteError):
-    """The variables to save, or a checkpoint to resume from, hold NaN or inf."""
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model built from the config."""
-
-
-def non_finite_variables(variables):
-    """Names of the floating-point variables holding a NaN or an inf."""
-    return [getattr(v, "path", v.name) for v in variables
-            if tf.as_dtype(v.dtype).is_floating and not bool(tf.reduce_all(tf.math.is_finite(v)))]
-
-
-def existing_checkpoints(directory):
-    """Paths of the checkpoints that directory's index lists and whose files
-    exist, oldest first (the index may still name one a user deleted)."""
-    state = tf.train.get_checkpoint_state(directory)
-    if state is None:
-        return []
-    paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
-    return [p for p in paths if tf.io.gfile.exists(p + ".index")]
 
 
 def _all_finite(tensors):
@@ -172,31 +146,24 @@ class Trainer:
     def restore(self):
         """Restores the latest checkpoint, if any; returns its path or None.
 
-        Raises CheckpointMismatchError if it does not fit the model (another
-        backbone, anchors, classes ...) and NonFiniteCheckpointError if it
-        holds NaN or inf. Either way the files on disk are left as they are.
+        Raises (engine/checkpoint.restore_checkpoint) CheckpointMismatchError
+        if it does not fit the model (another backbone, anchors, classes ...),
+        NonFiniteCheckpointError if it holds NaN or inf, CheckpointError if
+        it cannot be read. Either way the files on disk are left as they are.
         """
-        existing = existing_checkpoints(self.checkpoint_dir)
+        existing = list_checkpoints(self.checkpoint_dir)
         if not existing:
             return None
         path = existing[-1]
         self.build()
-        try:
-            with self.strategy.scope():
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointMismatchError(
-                f"{path} does not fit the model built from this config ({first[:300]})") from e
-        bad = non_finite_variables(self._saved_variables())
-        if bad:
-            older = [os.path.basename(p) for p in existing[:-1]]
-            raise NonFiniteCheckpointError(
-                f"{path} holds NaN or inf in {len(bad)} variables ({', '.join(bad[:3])}"
-                f"{', ...' if len(bad) > 3 else ''}); refusing to resume from it. Delete its files "
-                f"({path}.index, {path}.data-*) to resume from the one before"
-                f"{' (' + ', '.join(older) + ')' if older else ' (there is none)'}, or start a new "
-                "--output.")
+        older = [os.path.basename(p) for p in existing[:-1]]
+        with self.strategy.scope():
+            restore_checkpoint(
+                self.checkpoint, path, self._saved_variables(),
+                if_non_finite=f"refusing to resume from it. Delete its files ({path}.index, "
+                              f"{path}.data-*) to resume from the one before"
+                              f"{' (' + ', '.join(older) + ')' if older else ' (there is none)'}, or "
+                              "start a new --output.")
         return path
 
     def remove_temporaries(self):
@@ -408,7 +375,7 @@ class Trainer:
 
     def last_checkpoint(self):
         """The chief's latest checkpoint (the one to resume from), or None."""
-        existing = existing_checkpoints(self.checkpoint_dir)
+        existing = list_checkpoints(self.checkpoint_dir)
         return existing[-1] if existing else None
 
     def _stop_non_finite(self, iteration, losses, finite, overflows=0):

@@ -42,7 +42,7 @@ def test_bad_checkpoints_are_clear_errors(run, tmp_path):
             load_model(out, given)
     # a checkpoint of another model: other anchors, so other RPN head shapes
     other = make_run(str(tmp_path / "other"), ["ANCHOR.SCALES", "[1, 2]"])
-    with pytest.raises(CheckpointError, match=r"ckpt-1 does not fit the model of this config: .*"
+    with pytest.raises(CheckpointError, match=r"ckpt-1 does not fit the model built from this config: .*"
                                               r"another run"):
         load_model(out, other)
     # one with NaN weights
@@ -56,3 +56,23 @@ def test_bad_checkpoints_are_clear_errors(run, tmp_path):
         load_model(str(tmp_path / "empty_run"))
     with pytest.raises(FileNotFoundError, match=r"config.yml does not exist"):
         load_model(str(tmp_path / "nowhere"))
+
+
+def test_one_lister_for_every_tool(tmp_path):
+    """list_checkpoints: the index's checkpoints whose files exist, and any
+    other ckpt-N.index copied in, in numeric order (ckpt-10 after ckpt-9)."""
+    import tensorflow as tf
+
+    from detect.engine.checkpoint import list_checkpoints
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for n in (2, 9, 10):
+        (folder / f"ckpt-{n}.index").write_bytes(b"")
+    # the index also names ckpt-1, whose files a user deleted
+    tf.compat.v1.train.update_checkpoint_state(str(folder), str(folder / "ckpt-9"),
+                                               [str(folder / f"ckpt-{n}") for n in (1, 2, 9)])
+    assert [os.path.basename(p) for p in list_checkpoints(str(folder))] == ["ckpt-2", "ckpt-9", "ckpt-10"]
+    assert list_checkpoints(str(folder))[0] == os.path.join(str(folder), "ckpt-2")  # as the folder was named
+    assert list_checkpoints(str(tmp_path / "missing")) == []
+    assert resolve_checkpoint(str(tmp_path)) == os.path.join(str(folder), "ckpt-10")

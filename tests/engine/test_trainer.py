@@ -13,7 +13,8 @@ import tensorflow as tf
 from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets import get_dataset
 from detect.datasets.pipeline import build_pipeline
-from detect.engine.trainer import NonFiniteCheckpointError, NonFiniteLossError, Trainer
+from detect.engine.checkpoint import NonFiniteCheckpointError
+from detect.engine.trainer import NonFiniteLossError, Trainer
 from detect.modeling.build import build_model
 from tests.datasets.trees import toy_root
 
