@@ -61,6 +61,7 @@ from detect.weights.finetune import find_pretrained, load_pretrained
 from detect.engine import distribute
 from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
 from detect.engine.profiling import parse_window
+from detect.datasets.records import has_masks
 from detect.engine.checkpoint import (CheckpointError, CheckpointMismatchError, NonFiniteCheckpointError,
                                       NonFiniteError, list_checkpoints)
 from detect.engine.trainer import NoTrainingDataError, Trainer
@@ -212,7 +213,7 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(distribute.describe(strategy, cfg.TRAIN.STRATEGY))
-    if cfg.MODEL.MASK_HEAD and not any(r.get("segmentations") for r in dataset.records):
+    if cfg.MODEL.MASK_HEAD and not has_masks(dataset.records):
         print(f"error: MODEL.MASK_HEAD {cfg.MODEL.MASK_HEAD!r} trains on instance masks, and "
               f"{dataset.name} has none; use a COCO-format set with segmentations (e.g. "
               "toy_coco_train, coco_2017_train) or leave MODEL.MASK_HEAD empty", file=sys.stderr)

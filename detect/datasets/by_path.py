@@ -158,12 +158,24 @@ def read_datasets_file(path):
                     ([f"unknown keys {sorted(unknown)}"] if unknown else [])
                     + ([f"missing keys {sorted(missing)}"] if missing else []))
                     + f" (a {kind} entry has {sorted(ENTRY_KEYS[kind])})")
+            for key in sorted(set(value) & {"annotations", "images", "root", "split"}):
+                v = value[key]
+                if key == "split" and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    value = dict(value, split=str(v))  # split: 2007 means the file 2007.txt
+                elif not (isinstance(v, str) and v.strip()):
+                    raise ValueError(f"{where}: '{key}' must be a non-empty path or name, got {v!r}")
             entry = absolute({k: v for k, v in value.items() if k != "metrics"}, base)
             entry.setdefault("split", None) if kind == "voc" else None
             if "metrics" in value:
                 metrics = value["metrics"]
                 if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
                     raise ValueError(f"{where}: 'metrics' must be a list of metric names")
+                from detect.evaluation.dispatch import METRICS  # here: evaluation imports datasets
+
+                unknown_metrics = [m for m in metrics if m not in METRICS]
+                if unknown_metrics:
+                    raise ValueError(f"{where}: unknown metrics {unknown_metrics}; choose from "
+                                     f"{list(METRICS)}")
                 entry["metrics"] = tuple(metrics)
         else:
             raise ValueError(f"{where}: give a spec string or a mapping, got {type(value).__name__}")

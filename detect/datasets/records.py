@@ -116,3 +116,9 @@ def select(record, keep):
     if record.get("segmentations") is not None:
         out["segmentations"] = [s for s, k in zip(record["segmentations"], keep) if k]
     return out
+
+
+def has_masks(records):
+    """Whether any object of the records has a segmentation. A COCO export
+    of boxes only ("segmentation": [] or none) has lists of None: no masks."""
+    return any(seg is not None for r in records for seg in (r.get("segmentations") or []))

@@ -24,6 +24,7 @@ import time
 import tensorflow as tf
 from tqdm import tqdm
 
+from detect.datasets.records import has_masks as records_have_masks
 from detect.engine.inference import class_mapping, iter_inference
 from detect.evaluation import default_metrics, evaluate, json_ready
 from detect.weights.coco_classes import canonical_class
@@ -36,7 +37,7 @@ def eval_metrics(name, has_masks, dataset, datasets_file=None):
     """The dataset's default metrics, plus mask AP (coco_segm) after box AP
     when the model predicts masks and the dataset has them."""
     metrics = default_metrics(name, datasets_file)
-    if has_masks and "coco" in metrics and any(r.get("segmentations") for r in dataset.records):
+    if has_masks and "coco" in metrics and records_have_masks(dataset.records):
         metrics.insert(metrics.index("coco") + 1, "coco_segm")
     return metrics
 
@@ -157,9 +158,10 @@ class PeriodicEvaluator:
             entry["best"] = True
             self._save_best(iteration, name, value)
         self._append(entry)
-        best = self.best
-        print(f"\neval @ {iteration} on {self.dataset.name}: {name} {value:.4f}  (best {best['value']:.4f} "
-              f"@ {best['iteration']}, {best['checkpoint']})")
+        best = self.best  # None while every figure so far was NaN (e.g. no person in MR's range)
+        print(f"\neval @ {iteration} on {self.dataset.name}: {name} {value:.4f}  "
+              + (f"(best {best['value']:.4f} @ {best['iteration']}, {best['checkpoint']})" if best
+                 else "(no best yet: the figure is not a number)"))
         return entry
 
     def _append(self, entry):

@@ -13,6 +13,7 @@ An evaluation without images, or with detections none of which is valid,
 raises ValueError; so does a metric without any ground truth to measure
 against (the evaluators say which).
 """
+import collections
 import math
 
 from detect.datasets.factory import default_metrics
@@ -60,6 +61,13 @@ def evaluate(dataset, results, metrics):
     if not dataset.records:
         raise ValueError(f"{dataset.name} has no images to evaluate "
                          f"(reading it: {dataset.skips.summary()})")
+    counts = collections.Counter(r["image_id"] for r in dataset.records)
+    if len(counts) < len(dataset.records):
+        twice = sorted(str(i) for i, n in counts.items() if n > 1)
+        raise ValueError(f"{dataset.name}: {len(twice)} image ids occur more than once ({', '.join(twice[:3])}"
+                         f"{', ...' if len(twice) > 3 else ''}), as when sets joined with '+' number "
+                         "their images alike; detections are matched by image id, so AP would mix the "
+                         "images. Evaluate each set on its own")
     valid, dropped = validate_results(dataset, results)
     if results and not valid:
         raise ValueError(f"no valid detection to evaluate on {dataset.name}: "

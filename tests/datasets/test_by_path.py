@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import yaml
 import pytest
 
 from detect.datasets import BadInputError, dataset_label, default_metrics, get_dataset
@@ -177,3 +178,56 @@ def test_every_wrong_path_or_file_is_a_message(tmp_path, own_coco, data_dir):
         with pytest.raises(error, match=message):
             get_dataset(spec)
     os.remove(empty)
+
+
+def test_datasets_file_values_are_checked(tmp_path):
+    def read(entry):
+        path = tmp_path / "datasets.yml"
+        path.write_text(yaml.safe_dump({"mine": entry}))
+        return read_datasets_file(str(path))
+
+    with pytest.raises(ValueError, match=r"dataset 'mine': 'annotations' must be a non-empty path"):
+        read({"format": "coco", "annotations": None, "images": "imgs"})
+    with pytest.raises(ValueError, match=r"'root' must be a non-empty path or name, got 3"):
+        read({"format": "voc", "root": 3})
+    # a typo in a metric is said when the file is read, not after hours of training
+    with pytest.raises(ValueError, match=r"unknown metrics \['mAP'\]; choose from \['voc07'"):
+        read({"format": "voc", "root": "VOC", "metrics": ["voc07", "mAP"]})
+    assert read({"format": "voc", "root": "VOC", "split": 2007})["mine"]["split"] == "2007"  # 2007.txt
+
+
+def test_a_box_only_coco_export_has_no_masks(tmp_path):
+    from detect.datasets.records import has_masks
+    from detect.engine.periodic_eval import eval_metrics
+
+    box = {"image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10], "area": 100, "iscrowd": 0}
+    ann, imgs = make_coco(str(tmp_path), [(1, "a.jpg", 32, 32)], [dict(box, id=1, segmentation=[]),
+                                                                 dict(box, id=2)],
+                          [{"id": 1, "name": "thing"}])
+    ds = get_dataset(f"coco:{ann}:{imgs}")
+    assert ds.records[0]["segmentations"] == [None, None]  # boxes used as masks, with a warning
+    assert not has_masks(ds.records)
+    # a mask model evaluated on it gets box AP alone, not a mask AP that cannot be computed
+    assert eval_metrics(f"coco:{ann}:{imgs}", True, ds) == ["coco"]
+    poly = dict(box, id=3, segmentation=[[2, 2, 12, 2, 12, 12]])
+    ann, imgs = make_coco(str(tmp_path / "m"), [(1, "a.jpg", 32, 32)], [poly], [{"id": 1, "name": "thing"}])
+    ds = get_dataset(f"coco:{ann}:{imgs}")
+    assert has_masks(ds.records) and eval_metrics(f"coco:{ann}:{imgs}", True, ds) == ["coco", "coco_segm"]
+
+
+def test_joined_sets_with_the_same_image_ids_are_not_evaluated_together(tmp_path):
+    from detect.evaluation import evaluate
+
+    box = {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10], "area": 100, "iscrowd": 0}
+    specs = []
+    for part in ("a", "b"):  # two exports that both number their images from 1
+        ann, imgs = make_coco(str(tmp_path / part), [(1, f"{part}.jpg", 32, 32)], [box],
+                              [{"id": 1, "name": "thing"}])
+        specs.append(f"coco:{ann}:{imgs}")
+    joined = get_dataset("+".join(specs))
+    assert len(joined) == 2  # training on the join is fine
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [2, 2, 10, 10], "score": 0.9}]
+    with pytest.raises(ValueError, match=r"1 image ids occur more than once \(1\).*Evaluate each set on its own"):
+        evaluate(joined, dets, ["coco"])
+    figures, _ = evaluate(get_dataset(specs[0]), dets, ["coco"])  # each on its own
+    assert figures["coco"]["stats"]["AP"] == pytest.approx(1.0)

@@ -280,3 +280,21 @@ def test_demo_takes_the_best_checkpoint_and_says_why_nothing_is_drawn(trained, t
 def test_set_given_twice_keeps_both():
     a = tool("train_net").parse_args(["--set", "TRAIN.SCALES", "[320]", "--set", "TRAIN.SNAPSHOT_ITERS", "50"])
     assert a.set == ["TRAIN.SCALES", "[320]", "TRAIN.SNAPSHOT_ITERS", "50"]
+
+
+def test_a_first_evaluation_without_a_number_keeps_training(tmp_path, monkeypatch, capsys):
+    """MR^-2 is NaN when no person of the test set is in the Reasonable
+    range: no best model yet, said, and training goes on (no TypeError)."""
+    from detect.engine import periodic_eval
+
+    monkeypatch.setattr(periodic_eval, "iter_inference", lambda *a: iter([]))
+    figures = {"mr": {"Reasonable": float("nan"), "All": float("nan")}}
+    monkeypatch.setattr(periodic_eval, "evaluate", lambda ds, res, metrics: (figures, ""))
+    class NoImages(list):
+        name = "mine_person"
+
+    evaluator = periodic_eval.PeriodicEvaluator(None, None, NoImages(), ["mr"], str(tmp_path), progress=False)
+    entry = evaluator(10)
+    assert "best" not in entry and evaluator.best is None
+    assert "(no best yet: the figure is not a number)" in capsys.readouterr().out
+    assert json.loads(open(tmp_path / "eval_log.jsonl").read())["main"]["value"] is None  # strict JSON
