@@ -45,18 +45,12 @@ def non_finite_variables(variables):
 
 
 def list_checkpoints(folder):
-    """Checkpoint prefixes in folder, oldest first: those its ``checkpoint``
-    index lists whose files exist (the index may still name one a user
-    deleted), and any other ``*.index`` there (one copied in)."""
-    found = set()
-    state = tf.train.get_checkpoint_state(folder) if os.path.isdir(folder) else None
-    if state is not None:
-        for p in list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]:
-            p = os.path.join(folder, os.path.basename(p))  # as the caller names the folder
-            if tf.io.gfile.exists(p + ".index"):
-                found.add(p)
-    found.update(p[: -len(".index")] for p in glob.glob(os.path.join(folder, "*.index")))
-    return sorted(found, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)])
+    """Checkpoint prefixes in folder (by their ``.index`` files), oldest
+    first: ckpt-10 after ckpt-9. A checkpoint the ``checkpoint`` index still
+    names after a user deleted its files is not listed; one copied in is."""
+    found = glob.glob(os.path.join(folder, "*.index"))
+    return sorted((p[: -len(".index")] for p in found),
+                  key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)])
 
 
 def restore_checkpoint(checkpoint, path, variables, expect_partial=False, if_non_finite="use an earlier one"):
