@@ -92,7 +92,9 @@ _C.RPN.STRADDLE_THRESH = 0  # anchors crossing the image edge by more are ignore
 _C.TRAIN = edict()
 _C.TRAIN.SCALES = [600]  # shorter image sides; one picked at random per image
 _C.TRAIN.MAX_SIZE = 1000  # cap on the longer side
-_C.TRAIN.IMS_PER_BATCH = 1  # images per step
+_C.TRAIN.IMS_PER_BATCH = 1  # images per step: the recipe's global batch, all devices and accumulation steps together
+_C.TRAIN.IMS_PER_DEVICE = 2  # images one replica processes at once; IMS_PER_BATCH / (replicas x this) micro-steps per iteration, their gradients summed (detect/engine/batching.py; 0: the replica's whole share at once)
+_C.TRAIN.MEMORY_LIMIT_GB = 0.0  # the memory check after the first iteration: stop if it peaked above 90% of this (0: what the machine lets this process have; -1: no check; detect/engine/memory_check.py)
 _C.TRAIN.FLIP = True  # random horizontal flips
 _C.TRAIN.ROI_BATCH_SIZE = 128  # RoIs sampled per image for the heads
 _C.TRAIN.FG_FRACTION = 0.25  # at most this fraction of sampled RoIs are foreground
@@ -212,6 +214,7 @@ RANGES = {
     "RPN.POSITIVE_OVERLAP": _FRACTION, "RPN.NEGATIVE_OVERLAP": _FRACTION,
     "RPN.FG_FRACTION": _FRACTION, "RPN.BATCH_SIZE": _at_least(1),
     "TRAIN.SCALES": _SIZES, "TRAIN.MAX_SIZE": _at_least(1), "TRAIN.IMS_PER_BATCH": _at_least(1),
+    "TRAIN.IMS_PER_DEVICE": _at_least(0), "TRAIN.MEMORY_LIMIT_GB": _at_least(-1),
     "TRAIN.ROI_BATCH_SIZE": _at_least(1), "TRAIN.FG_FRACTION": _FRACTION,
     "TRAIN.FG_THRESH": _FRACTION, "TRAIN.BG_THRESH_HI": _FRACTION, "TRAIN.BG_THRESH_LO": _FRACTION,
     "TRAIN.BBOX_STDS": _positive_list((int, float), "numbers", length=4),

@@ -62,6 +62,8 @@ from detect.engine import distribute
 from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
 from detect.engine.profiling import parse_window
 from detect.datasets.records import has_masks
+from detect.engine.batching import plan_batch
+from detect.engine.memory_check import MemoryBudgetError
 from detect.engine.checkpoint import (CheckpointError, CheckpointMismatchError, NonFiniteCheckpointError,
                                       NonFiniteError, list_checkpoints)
 from detect.engine.trainer import NoTrainingDataError, Trainer
@@ -208,11 +210,13 @@ def main(argv=None):
             raise ValueError(f"--profile {a.profile}: the run ends at iteration {cfg.TRAIN.MAX_ITERS}")
         # multi_worker: waits here until every worker of TF_CONFIG has started
         strategy = distribute.build_strategy(cfg.TRAIN.STRATEGY, cfg.TRAIN.COLLECTIVE_TIMEOUT)
-        per_replica = distribute.per_replica_batch(cfg.TRAIN.IMS_PER_BATCH, strategy, cfg.TRAIN.STRATEGY)
+        plan = plan_batch(cfg.TRAIN.IMS_PER_BATCH, strategy, cfg.TRAIN.IMS_PER_DEVICE, cfg.TRAIN.STRATEGY)
     except (KeyError, ValueError, FileNotFoundError, BadInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(distribute.describe(strategy, cfg.TRAIN.STRATEGY))
+    print(f"{plan.describe()} (TRAIN.IMS_PER_BATCH {cfg.TRAIN.IMS_PER_BATCH}, TRAIN.IMS_PER_DEVICE "
+          f"{cfg.TRAIN.IMS_PER_DEVICE}; detect/engine/batching.py)")
     if cfg.MODEL.MASK_HEAD and not has_masks(dataset.records):
         print(f"error: MODEL.MASK_HEAD {cfg.MODEL.MASK_HEAD!r} trains on instance masks, and "
               f"{dataset.name} has none; use a COCO-format set with segmentations (e.g. "
@@ -262,7 +266,7 @@ def main(argv=None):
     def data(context):
         """This input pipeline's batches of per_replica images (its share of the files)."""
         part = distribute.shard_source(source, context.num_input_pipelines, context.input_pipeline_id)
-        return build_pipeline(part, training=True, batch_size=per_replica,
+        return build_pipeline(part, training=True, batch_size=plan.per_replica,
                               scales=tuple(cfg.TRAIN.SCALES), max_size=cfg.TRAIN.MAX_SIZE,
                               flip=cfg.TRAIN.FLIP, seed=cfg.TRAIN.SEED, drop_empty=True, epochs=None,
                               drop_remainder=True, with_masks=bool(cfg.MODEL.MASK_HEAD),
@@ -329,8 +333,20 @@ def main(argv=None):
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
-    except (NoTrainingDataError, distribute.DistributionError) as e:
+    except (NoTrainingDataError, distribute.DistributionError, MemoryBudgetError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except tf.errors.ResourceExhaustedError as e:
+        reason = (str(e.message).strip().splitlines() or ["out of memory"])[0][:300]
+        smaller = plan.smaller()
+        fix = (f"Set a smaller one, e.g. --set TRAIN.IMS_PER_DEVICE {smaller}: the global batch "
+               f"{plan.global_batch} is then made of more accumulation steps, and the recipe's learning "
+               "rate and schedule still hold" if smaller else
+               "Even one image per step does not fit: train on smaller images (TRAIN.SCALES, "
+               "TRAIN.MAX_SIZE) or on a device with more memory")
+        print(f"error: training ran out of memory at iteration {int(trainer.step.numpy()) + 1} with "
+              f"TRAIN.IMS_PER_DEVICE {plan.per_device} ({reason}). {fix}. Last checkpoint: "
+              f"{trainer.last_checkpoint() or 'none'}.", file=sys.stderr)
         return 2
     except distribute.CLUSTER_ERRORS as e:
         if cfg.TRAIN.STRATEGY != "multi_worker":

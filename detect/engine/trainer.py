@@ -24,6 +24,16 @@ progress bar, and nothing lost on a crash or interrupt.
     batch's objective and gradients; the decision to apply the update is
     taken on every replica's finiteness flags together, so all replicas
     apply or skip as one; only the chief writes checkpoints and TensorBoard;
+  * gradient accumulation (batching.py): a replica's share of the global
+    batch runs as micro-steps of TRAIN.IMS_PER_DEVICE images, one after
+    another in a tf.while_loop; their gradients are summed and applied as
+    one update, so TRAIN.IMS_PER_BATCH, the learning rate and the schedule
+    are the recipe's on any machine; finiteness and the loss scale apply to
+    the summed gradient;
+  * memory (memory_check.py): the first iteration is watched; if it takes
+    more than 90% of the machine's memory training stops with a message
+    naming the TRAIN.IMS_PER_DEVICE that fits, not the kernel's silent
+    kill; a device out of memory later saves a checkpoint first;
   * mixed_float16 (precision.py): a step whose loss-scaled gradients
     overflow is skipped (nothing applied, BatchNorm statistics put back) and
     the loss scale halved; it still counts as an iteration. Training stops
@@ -47,9 +57,10 @@ from tqdm import tqdm
 
 from detect.boxes import box_ops
 from detect.datasets.pipeline import denormalize
-from detect.engine import distribute
+from detect.engine import batching, distribute
 from detect.engine.checkpoint import (NonFiniteCheckpointError, NonFiniteError, list_checkpoints,
                                       non_finite_variables, restore_checkpoint)
+from detect.engine.memory_check import MemoryCheck
 from detect.engine.profiling import StepProfiler
 from detect.engine.solver import add_weight_decay, build_optimizer, weight_decay_loss
 
@@ -112,11 +123,13 @@ class Trainer:
         # evaluation while training: a callable (iteration -> None) run every
         # eval_period iterations and at the end, by the chief (periodic_eval.py)
         self.evaluator, self.eval_period = None, 0
+        self.loss_names = None  # the model's losses, by name (set by build)
 
     def build(self, batch=None):
         """Creates the model's and the optimizer's variables (outside any
-        tf.function), so that checkpoints restore into existing variables."""
-        if self.model.built and self.optimizer.built:
+        tf.function), so that checkpoints restore into existing variables,
+        and learns the names of the model's losses (``loss_names``)."""
+        if self.model.built and self.optimizer.built and self.loss_names:
             return
         batch = batch if batch is not None else next(iter(self.dataset))
         batch = distribute.local_values(self.strategy, batch)
@@ -134,11 +147,13 @@ class Trainer:
                 # R50-FPN on 600 x 1000, more than a training step). Mirrored
                 # variables cannot be created in a trace (their replicas'
                 # initial values read the first replica's).
-                tf.function(losses).get_concrete_function(batch)
+                names = tf.function(losses).get_concrete_function(batch).structured_outputs
             else:
-                losses(batch)
+                names = losses(batch)
+            self.loss_names = sorted(names)
             self.model.built = True
-            self.optimizer.build(self.model.trainable_variables)
+            if not self.optimizer.built:
+                self.optimizer.build(self.model.trainable_variables)
 
     def _saved_variables(self):
         return list(self.model.variables) + list(self.optimizer.variables)
@@ -192,39 +207,73 @@ class Trainer:
             return [v for v in model.non_trainable_variables
                     if v.path.endswith(("moving_mean", "moving_variance"))]
 
-        def forward_backward(batch, seed):
-            """One replica: its losses, its gradients, and 1.0 where its
-            objective, gradients, BatchNorm statistics are not finite."""
-            context = tf.distribute.get_replica_context()
-            offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch["image"].shape[0]
-
-            def scale(x):
-                # Each loss is a mean over this replica's images: divided by
-                # the replicas and summed over them (the all-reduce of the
-                # gradients) it is the mean over the global batch, and the
-                # weight decay counts once.
-                x = x / replicas if replicas > 1 else x
-                return optimizer.scale_loss(x) if loss_scaled else x
-
+        def micro_step(batch, seed, offset, divisor):
+            """One micro-batch: its losses, and the gradients (None where
+            the loss does not reach a variable) of its objective divided
+            by divisor (replicas x accumulation steps) and loss-scaled."""
             with tf.GradientTape() as tape:
                 losses = model.compute_losses(batch, seed, image_offset=offset)
                 if not losses or {"total", "weight_decay"} & set(losses):
                     raise ValueError("compute_losses must return a non-empty dict of named losses, "
                                      f"none named 'total' or 'weight_decay'; got {sorted(losses)}")
                 total = tf.add_n([losses[k] for k in sorted(losses)])  # every loss counts
-                scaled = scale(total)
+                scaled = total / divisor if divisor > 1 else total
+                scaled = optimizer.scale_loss(scaled) if loss_scaled else scaled
+            return dict(losses, total=total), tape.gradient(scaled, model.trainable_variables)
+
+        def accumulate(batch, seed, offset):
+            """The micro-steps of a replica's batch, one after another
+            (batching.py): the mean of their losses and the sum of their
+            gradients (None where no micro-step's loss reaches a variable)."""
+            per_device, accumulation = batching.split_share(batch["image"].shape[0],
+                                                            self.cfg.TRAIN.IMS_PER_DEVICE)
+            if accumulation == 1:
+                return micro_step(batch, seed, offset, replicas)
+            variables = model.trainable_variables
+            reached = []  # per variable: does the loss reach it? (set when the body is traced)
+
+            def body(k, sums, grads):
+                part = batching.micro_batch(batch, k, per_device, accumulation)
+                losses, g = micro_step(part, seed, offset + k * per_device, replicas * accumulation)
+                reached[:] = [x is not None for x in g]
+                g = [tf.zeros_like(v) if x is None else tf.convert_to_tensor(x) for x, v in zip(g, variables)]
+                losses = [sums[i] + tf.cast(losses[name], tf.float32) / accumulation for i, name in enumerate(names)]
+                return k + 1, losses, [a + b for a, b in zip(grads, g)]
+
+            names = sorted(self.loss_names) + ["total"]
+            _, sums, grads = tf.while_loop(
+                lambda k, *_: k < accumulation, body,
+                (tf.constant(0), [tf.constant(0.0)] * len(names), [tf.zeros_like(v) for v in variables]),
+                parallel_iterations=1)  # one micro-batch in memory at a time
+            return dict(zip(names, sums)), [g if r else None for g, r in zip(grads, reached)]
+
+        def forward_backward(batch, seed):
+            """One replica: its losses, its gradients (of every micro-step
+            together), and 1.0 where its objective, gradients, BatchNorm
+            statistics are not finite."""
+            context = tf.distribute.get_replica_context()
+            offset = tf.cast(context.replica_id_in_sync_group, tf.int32) * batch["image"].shape[0]
+
+            def scale(x):
+                # The weight decay's share of this replica (added once to the
+                # accumulated gradient): summed over the replicas by the
+                # all-reduce it counts once; loss-scaled as the losses.
+                x = x / replicas if replicas > 1 else x
+                return optimizer.scale_loss(x) if loss_scaled else x
+
+            losses, grads = accumulate(batch, seed, offset)
             # The weight decay's gradient is added to the loss's, not taken
             # through the tape (add_weight_decay says why).
             reg = weight_decay_loss(model.trainable_variables, wd)
-            objective = total + reg
+            objective = losses["total"] + reg
             variables = model.trainable_variables
-            pairs = [(g, v) for g, v in zip(add_weight_decay(tape.gradient(scaled, variables), variables,
-                                                             wd, scale), variables) if g is not None]
+            pairs = [(g, v) for g, v in zip(add_weight_decay(grads, variables, wd, scale), variables)
+                     if g is not None]
             trained[:] = [v for _, v in pairs]
             grads = [g for g, _ in pairs]
             bad = tf.cast(tf.logical_not(tf.stack([tf.math.is_finite(objective), _all_finite(grads),
                                                    _all_finite(state_variables())])), tf.float32)
-            out = dict(losses, total=total, weight_decay=reg)
+            out = dict(losses, weight_decay=reg)
             return {k: v / replicas for k, v in out.items()} if replicas > 1 else out, grads, bad
 
         # Image sizes differ between batches: one generalized trace, not one per size.
@@ -312,6 +361,10 @@ class Trainer:
         profiler = StepProfiler(profile, os.path.join(self.write_dir, "tensorboard")) \
             if profile and self.chief else None
         overflows = 0  # mixed_float16 steps skipped in a row
+        share = int(distribute.local_values(self.strategy, first)["image"].shape[0])
+        per_device, _ = batching.split_share(share, self.cfg.TRAIN.IMS_PER_DEVICE)
+        memory = MemoryCheck(self.cfg.TRAIN.MEMORY_LIMIT_GB, per_device, share)
+        memory.start()  # the first iteration is watched (memory_check.py)
         try:
             while int(self.step.numpy()) < max_iters:
                 it = int(self.step.numpy())
@@ -319,6 +372,7 @@ class Trainer:
                 with profiler.step(it + 1) if profiler else contextlib.nullcontext():
                     out, finite = train_step(batch, tf.constant([seed_base, it], tf.int32))
                     losses = {k: float(v) for k, v in out.items()}
+                memory.finish()
                 finite = {k: bool(v) for k, v in finite.items()}
                 overflow = (self.loss_scaled and finite["loss"] and finite["state"]
                             and not finite["grads"])
@@ -347,7 +401,15 @@ class Trainer:
             print(f"\ninterrupted at iteration {int(self.step.numpy())}: saved {path}; "
                   "resume with --resume")
             raise
+        except tf.errors.ResourceExhaustedError:
+            # A device out of memory (a larger image than before): that step
+            # was not applied; what was trained so far is kept.
+            if int(self.step.numpy()) > start:
+                path = self.save()
+                print(f"\nout of memory at iteration {int(self.step.numpy()) + 1}: saved {path}")
+            raise
         finally:
+            memory.stop()
             bar.close()
             self.writer.flush()
             if profiler:
