@@ -31,6 +31,7 @@ import os
 import keras
 import tensorflow as tf
 
+from detect.modeling.build_once import once
 from detect.modeling.caffe_weights import load_vgg16_npy_convs
 from detect.modeling.registry import Registry
 
@@ -95,7 +96,14 @@ def load_keras_weights(model, weights, name):
 
 
 def keras_application(ctor, weights, name):
-    """A keras.applications model (no classifier) with ``weights`` loaded."""
+    """A keras.applications model (no classifier) with ``weights`` loaded;
+    within one build_model, one per (network, weights): the parts that ask
+    for it share its layers (build_once.py)."""
+    return once(("keras_application", ctor.__name__, weights),
+                lambda: _make_keras_application(ctor, weights, name))
+
+
+def _make_keras_application(ctor, weights, name):
     try:
         base = ctor(include_top=False, weights="imagenet" if weights == "imagenet" else None,
                     input_shape=(None, None, 3))

@@ -15,6 +15,7 @@ import math
 
 from detect.precision import precision_policy
 from detect.modeling.backbones import BACKBONES
+from detect.modeling.build_once import build_scope
 from detect.modeling.detector import GeneralizedRCNN
 from detect.modeling.fpn import NECKS
 from detect.modeling.postprocess import DetectionPostprocessor
@@ -38,7 +39,7 @@ def build_model(cfg):
     """A GeneralizedRCNN with random or MODEL.WEIGHTS weights (variables are
     created on the first call), computing under TRAIN.PRECISION's Keras dtype
     policy (float32 variables; detect/precision.py)."""
-    with precision_policy(cfg.TRAIN.PRECISION):
+    with precision_policy(cfg.TRAIN.PRECISION), build_scope():  # shared parts made once (build_once.py)
         return _build_model(cfg)
 
 

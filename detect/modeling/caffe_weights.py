@@ -15,8 +15,11 @@ dicts, lists, tuples, strings, numbers and NumPy arrays only and refuses
 every other name before looking it up (data/README.md, "Pretrained backbone
 weights").
 """
+import os
+
 import numpy as np
 
+from detect.modeling.build_once import once
 from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError, plain_array
 
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
@@ -41,14 +44,16 @@ def _read_npy(path):
 
 
 def read_npy_dict(path):
-    """The {layer: {"weights", "biases"}} dict of a TFFRCNN .npy file.
+    """The {layer: {"weights", "biases"}} dict of a TFFRCNN .npy file (read
+    once per build_model: the backbone and the box head share it;
+    build_once.py).
 
     Raises:
       ValueError: the file is not a .npy file, holds anything but NumPy arrays
         in plain containers (named, and never executed), or is not a dict.
     """
     try:
-        data = _read_npy(path)
+        data = once(("npy", os.path.abspath(path)), lambda: _read_npy(path))
     except UnsafePickleError as e:
         raise ValueError(f"refusing to load {path}: {e} (see data/README.md, "
                          "'Pretrained backbone weights')") from e

@@ -45,8 +45,9 @@ def batch(tmp_path_factory):
     return next(iter(data))
 
 
-def _one_step(precision, batch, out):
+def _one_step(precision, batch, out, overrides=()):
     cfg = _cfg(precision)
+    merge_from_list(cfg, list(overrides))
     tf.keras.utils.set_random_seed(0)
     model = build_model(cfg)
     trainer = Trainer(cfg, model, [batch], out)
@@ -127,6 +128,18 @@ def test_one_step_under_each_policy(precision, batch, float32_losses, tmp_path):
     out = model.detect(batch["image"], batch["image_size"])
     for k in ("boxes", "scores", "masks"):
         assert out[k].dtype == tf.float32 and np.isfinite(out[k].numpy()).all(), k
+
+
+def test_mixed_float16_accumulates_under_the_loss_scale(batch, float32_losses, tmp_path):
+    """2 micro-steps of 1 image (batching.py): the loss-scaled gradients are
+    summed, then unscaled and checked once; the losses are float32's."""
+    losses, finite, trainer = _one_step("mixed_float16", batch, str(tmp_path), ["TRAIN.IMS_PER_DEVICE", "1"])
+    assert all(finite.values()), finite
+    assert sorted(losses) == sorted(float32_losses)
+    for k in ("rpn_cls", "rpn_box"):  # per-image means: the same whatever the split
+        assert losses[k] == pytest.approx(float32_losses[k], rel=0.01, abs=1e-3), k
+    assert int(trainer.optimizer.iterations.numpy()) == 1  # one update
+    assert float(trainer.optimizer.dynamic_scale.numpy()) == 2.0 ** 15  # no overflow
 
 
 # the relative step of each low precision: 11 and 8 significant bits

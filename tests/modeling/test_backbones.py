@@ -1,4 +1,7 @@
-"""Backbone strides and TFFRCNN's VGG_imagenet.npy weights."""
+"""Backbone strides, TFFRCNN's VGG_imagenet.npy weights, and what one
+build shares (build_once.py)."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,6 +9,8 @@ import tensorflow as tf
 from detect.modeling.backbones import BACKBONES
 from detect.modeling.box_heads import BOX_HEADS
 from detect.modeling.caffe_weights import VGG16_CONVS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.mark.parametrize("levels", [[3], [4], [2, 3, 4]])
@@ -118,3 +123,51 @@ def test_dilated_conv_matches_keras_for_any_traced_shape(shape):
                          input_signature=[tf.TensorSpec([None, None, None, 8])])
     for a, b in zip(want, traced(x)):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_one_build_reads_the_vgg16_npy_once(tmp_path, monkeypatch):
+    """The backbone's convolutions and the box head's fc6/fc7 come from one
+    read of the file (build_once.py); both are loaded."""
+    from detect.config import get_cfg, merge_from_file, merge_from_list
+    from detect.modeling import caffe_weights
+    from detect.modeling.build import build_model
+
+    path = str(tmp_path / "VGG_imagenet.npy")
+    data = _tffrcnn_file(path, 32, np.random.default_rng(2))
+    reads = []
+    real = caffe_weights._read_npy  # pylint: disable=protected-access
+    monkeypatch.setattr(caffe_weights, "_read_npy", lambda p: reads.append(p) or real(p))
+    cfg = merge_from_file(get_cfg(), os.path.join(ROOT, "experiments", "cfgs", "faster_rcnn_vgg16.yml"))
+    merge_from_list(cfg, ["MODEL.WEIGHTS", path, "MODEL.BOX_HEAD_DIM", "32"])
+    model = build_model(cfg)
+    assert reads == [path]
+    np.testing.assert_array_equal(model.backbone.body.get_layer("block5_conv3").kernel.numpy(),
+                                  data["conv5_3"]["weights"])
+    np.testing.assert_array_equal(model.roi_heads.body.get_layer("fc7").kernel.numpy(),
+                                  data["fc7"]["weights"])
+    build_model(cfg)
+    assert len(reads) == 2  # nothing held after a build
+
+
+def test_r50_c4_builds_one_resnet50(monkeypatch):
+    """The res5 box head is the res5 stage of the backbone's ResNet50, not of
+    a second one: one keras.applications.ResNet50 per model, and every
+    variable belongs to one part."""
+    import keras
+
+    from detect.config import get_cfg, merge_from_file, merge_from_list
+    from detect.modeling.build import build_model
+
+    made = []
+    real = keras.applications.ResNet50
+    monkeypatch.setattr(keras.applications, "ResNet50", lambda *a, **k: made.append(1) or real(*a, **k))
+    cfg = merge_from_file(get_cfg(), os.path.join(ROOT, "experiments", "cfgs", "faster_rcnn_res50.yml"))
+    merge_from_list(cfg, ["MODEL.WEIGHTS", "", "MODEL.NUM_CLASSES", "3"])
+    model = build_model(cfg)
+    model.detect(tf.zeros([1, 64, 96, 3]), tf.constant([[64, 96]]))
+    assert len(made) == 1
+    backbone = {id(v) for v in model.backbone.variables}
+    head = {id(v) for v in model.roi_heads.body.variables}
+    assert backbone and head and not backbone & head
+    assert any("conv5_block3_3_conv" in v.path for v in model.roi_heads.body.variables)
+    assert not any("conv5_" in v.path for v in model.backbone.variables)
