@@ -1,14 +1,19 @@
 """The docs stay true: every command in README.md and docs/*.md (fenced
 ``bash`` blocks) that runs one of our scripts names a script that exists and
 flags that its argparse accepts (parsed, not run); every relative link and
-picture resolves; every config named exists and loads; README stays a front
-page (at most 200 lines).
+picture resolves; every config named exists and loads; every fenced
+``python`` block parses, and what it imports from detect (``import
+detect...``, ``from detect... import X``, and ``detect.X`` attributes of such
+an import) exists, without running the rest of the block; README stays a
+front page (at most 200 lines).
 
 Parsing is all a command needs here, so no command is skipped for want of
 data: the files it names (photos, run folders, zoo weights) are not opened.
 """
 import argparse
+import ast
 import glob
+import importlib
 import os
 import re
 import runpy
@@ -144,6 +149,84 @@ def test_configs_named_exist_and_load():
         path = os.path.join(ROOT, cfg_path)
         assert os.path.isfile(path), f"{where}: {cfg_path} does not exist"
         merge_from_file(get_cfg(), path)  # unknown keys or bad values raise
+
+
+def _python_blocks():
+    """(page:line, source) of every fenced python block."""
+    return [(f"{_rel(page)}:{start}", "\n".join(body)) for page in PAGES
+            for lang, start, body in _fenced(page) if lang in ("python", "py")]
+
+
+PYTHON_BLOCKS = _python_blocks()
+
+
+def _ours(name):
+    return name == "detect" or name.startswith("detect.")
+
+
+def _resolve(module_name, names, where):
+    """The object at module_name.names[0].names[1]...: a submodule is imported
+    when the attribute is not there yet. Fails the test naming what is missing."""
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as e:
+        pytest.fail(f"{where}: `import {module_name}` fails: {e}")
+    path = module_name
+    for name in names:
+        if not hasattr(obj, name) and isinstance(obj, type(importlib)):
+            try:
+                importlib.import_module(f"{path}.{name}")
+            except ImportError:
+                pass
+        if not hasattr(obj, name):
+            pytest.fail(f"{where}: {path} has no {name}")
+        obj, path = getattr(obj, name), f"{path}.{name}"
+    return obj
+
+
+def _attribute_chain(node):
+    """["detect", "engine", "load_model"] for detect.engine.load_model."""
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.insert(0, node.attr)
+        node = node.value
+    return [node.id] + chain if isinstance(node, ast.Name) else None
+
+
+def test_the_docs_hold_python_blocks():
+    assert PYTHON_BLOCKS, "no ```python block in README.md or docs/"
+
+
+@pytest.mark.parametrize("where,source", PYTHON_BLOCKS, ids=[w for w, _ in PYTHON_BLOCKS])
+def test_python_block_parses_and_imports_what_exists(where, source):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        pytest.fail(f"{where}: the block does not parse: {e.msg} (block line {e.lineno})")
+    bound = {}  # name in the block -> the module it names (import detect, import detect.ops as o)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if _ours(alias.name):
+                    _resolve(alias.name, [], where)
+                    if alias.asname:
+                        bound[alias.asname] = alias.name
+                    else:
+                        bound[alias.name.split(".")[0]] = alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and _ours(node.module or ""):
+            for alias in node.names:
+                if alias.name != "*":
+                    _resolve(node.module, [alias.name], where)
+    for node in ast.walk(tree):
+        chain = _attribute_chain(node) if isinstance(node, ast.Attribute) else None
+        if chain and chain[0] in bound:
+            obj = importlib.import_module(bound[chain[0]])
+            path = bound[chain[0]]
+            for name in chain[1:]:  # through modules only: detect.ops.roi_align, not its attributes
+                if not isinstance(obj, type(importlib)):
+                    break
+                obj = _resolve(path, [name], where)
+                path = f"{path}.{name}"
 
 
 def test_readme_is_a_front_page():
