@@ -64,7 +64,8 @@ def worker(a, per_device):
              "image_size": tf.constant([[h, w]] * b), "boxes": tf.constant([boxes] * b),
              "classes": tf.constant([[15, 7, 12]] * b), "difficult": tf.zeros([b, n], tf.bool),
              "crowd": tf.zeros([b, n], tf.bool), "num_objects": tf.constant([n] * b),
-             "masks": tf.tile(crop_masks(full, tf.constant(boxes), cfg.MODEL.MASK_GT_SIZE)[None], [b, 1, 1, 1])}
+             "masks": tf.tile(crop_masks(full, tf.constant(boxes), cfg.MODEL.MASK_GT_SIZE)[None],
+                              [b, 1, 1, 1])}
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(cfg, model, [batch], out)
         trainer.build(batch)

@@ -20,7 +20,11 @@ What a split does not change (the trainer's step, trainer.py):
   * the micro-batches are slices of the replica's padded batch: the same
     pixels whatever the split.
 So 4 images as 1 x 4, 2 x 2 or 4 x 1 give the same update (within float
-rounding; tests/engine/accumulation_check.py). What a split does change,
+rounding; tests/engine/accumulation_check.py). The micro-steps run in a
+tf.while_loop (one micro-batch's activations in memory at a time); with
+synchronized BatchNorm across replicas (the tiny backbone under a
+MirroredStrategy), whose reduction TensorFlow does not allow inside a loop,
+they are unrolled and chained by control dependencies instead. What a split does change,
 as a split over replicas does under DistributedDataParallel: a loss
 normalized by a count that differs between images (the mask loss, over
 the foreground RoIs) is a mean per micro-batch, and BatchNorm layers that

@@ -155,7 +155,8 @@ class MemoryCheck:
                 # The kernel's kill may be a moment away and TensorFlow's
                 # step cannot be interrupted: say why and leave now. Nothing
                 # is being written during the first iteration.
-                print(f"\nerror: {self.message(now, 'reached, during the first training iteration,')}", file=sys.stderr, flush=True)
+                text = self.message(now, "reached, during the first training iteration,")
+                print(f"\nerror: {text}", file=sys.stderr, flush=True)
                 os._exit(2)
 
     def stop(self):
@@ -175,7 +176,8 @@ class MemoryCheck:
             return
         peak = max(self.peak, peak_resident_bytes())
         if peak > FRACTION * self.limit:
-            raise MemoryBudgetError(self.message(peak, "peaked, by the end of the first training iteration, at"))
+            raise MemoryBudgetError(
+                self.message(peak, "peaked, by the end of the first training iteration, at"))
         for device, gpu_peak, total in gpu_memory():
             if gpu_peak > FRACTION * total:
                 raise MemoryBudgetError(

@@ -110,8 +110,8 @@ class Trainer:
             self.optimizer, self.schedule = build_optimizer(cfg)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.loss_scaled = isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
-        if self.strategy.num_replicas_in_sync > 1:
-            distribute.sync_batchnorm(model)
+        # trainable BatchNorm layers made synchronized (a collective in the step)
+        self.synchronized = distribute.sync_batchnorm(model) if self.strategy.num_replicas_in_sync > 1 else 0
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=self.optimizer, step=self.step)
         self.manager = tf.train.CheckpointManager(self.checkpoint,
                                                   os.path.join(self.write_dir, "checkpoints"),
@@ -229,6 +229,8 @@ class Trainer:
                                                             self.cfg.TRAIN.IMS_PER_DEVICE)
             if accumulation == 1:
                 return micro_step(batch, seed, offset, replicas)
+            if self.synchronized:
+                return unrolled(batch, seed, offset, per_device, accumulation)
             variables = model.trainable_variables
             reached = []  # per variable: does the loss reach it? (set when the body is traced)
 
@@ -236,9 +238,11 @@ class Trainer:
                 part = batching.micro_batch(batch, k, per_device, accumulation)
                 losses, g = micro_step(part, seed, offset + k * per_device, replicas * accumulation)
                 reached[:] = [x is not None for x in g]
-                g = [tf.zeros_like(v) if x is None else tf.convert_to_tensor(x) for x, v in zip(g, variables)]
-                losses = [sums[i] + tf.cast(losses[name], tf.float32) / accumulation for i, name in enumerate(names)]
-                return k + 1, losses, [a + b for a, b in zip(grads, g)]
+                g = [tf.zeros_like(v) if x is None else tf.convert_to_tensor(x)
+                     for x, v in zip(g, variables)]
+                sums = [total + tf.cast(losses[name], tf.float32) / accumulation
+                        for total, name in zip(sums, names)]
+                return k + 1, sums, [a + b for a, b in zip(grads, g)]
 
             names = sorted(self.loss_names) + ["total"]
             _, sums, grads = tf.while_loop(
@@ -246,6 +250,25 @@ class Trainer:
                 (tf.constant(0), [tf.constant(0.0)] * len(names), [tf.zeros_like(v) for v in variables]),
                 parallel_iterations=1)  # one micro-batch in memory at a time
             return dict(zip(names, sums)), [g if r else None for g, r in zip(grads, reached)]
+
+        def unrolled(batch, seed, offset, per_device, accumulation):
+            """The micro-steps as a Python loop, each started after the one
+            before has its gradients (control dependencies): synchronized
+            BatchNorm's cross-replica reduction cannot sit inside a
+            tf.while_loop under a MirroredStrategy. Only for the small models
+            whose BatchNorm trains (the tiny backbone); the graph holds one
+            copy of the step per micro-step."""
+            sums, grads, done = {}, [None] * len(model.trainable_variables), []
+            for k in range(accumulation):
+                with tf.control_dependencies(done):
+                    part = batching.micro_batch(batch, k, per_device, accumulation)
+                losses, g = micro_step(part, seed, offset + k * per_device, replicas * accumulation)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + tf.cast(value, tf.float32) / accumulation
+                grads = [a if b is None else tf.convert_to_tensor(b) if a is None
+                         else a + tf.convert_to_tensor(b) for a, b in zip(grads, g)]
+                done = [tf.group([x for x in grads if x is not None])]
+            return sums, grads
 
         def forward_backward(batch, seed):
             """One replica: its losses, its gradients (of every micro-step

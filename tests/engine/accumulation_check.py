@@ -10,7 +10,8 @@ weights and the losses.
 
 SPLIT: <strategy>:<TRAIN.IMS_PER_DEVICE>, e.g. default:4 (one step of 4),
 default:1 (4 micro-steps of 1), mirrored:1 (2 replicas x 2 micro-steps of
-1). The tiny backbone's BatchNorm is frozen (micro-batches of a trainable
+1); "+unrolled" after the strategy runs the micro-steps as the Python loop
+that synchronized BatchNorm needs. The tiny backbone's BatchNorm is frozen (micro-batches of a trainable
 BatchNorm see their own statistics; batching.py says so).
 """
 import json
@@ -48,16 +49,20 @@ def main(data_dir, cfg_file, splits, overrides=()):
     results = []
     for split in splits:
         name, per_device = split.split(":")
+        name, unrolled = name.split("+")[0], name.endswith("+unrolled")
         cfg.TRAIN.IMS_PER_DEVICE = int(per_device)
         strategy = build_strategy(name)
         tf.keras.utils.set_random_seed(0)
         with strategy.scope():
             model = build_model(cfg)
-        for layer in model._flatten_layers(include_self=False, recursive=True):  # pylint: disable=protected-access
+        layers = model._flatten_layers(include_self=False, recursive=True)  # pylint: disable=protected-access
+        for layer in layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
         trainer = Trainer(cfg, model, [batch], tempfile.mkdtemp(prefix="unused_"), strategy=strategy)
         trainer.build(batch)
+        if unrolled:  # the micro-step loop of synchronized BatchNorm (trainer.py's unrolled)
+            trainer.synchronized = 1
         initial = [v.numpy() for v in model.trainable_variables]
         losses, finite = trainer._train_step_fn()(distribute_batch(strategy, batch), seed)
         assert all(bool(v) for v in finite.values()), finite

@@ -42,11 +42,13 @@ def _check(data_dir, tmp_path, cfg, splits):
 
 def test_every_split_of_four_images_gives_the_same_update(data_dir, tmp_path):
     """4 x 1 image, 2 micro-steps x 2, 4 micro-steps x 1, 2 logical CPU
-    devices x 2 micro-steps x 1: gradients (momentum slots after one step),
+    devices x 2 micro-steps x 1 (in a tf.while_loop, and unrolled as under
+    synchronized BatchNorm): gradients (momentum slots after one step),
     weights and losses within 1e-5 of each tensor's largest entry."""
-    r = _check(data_dir, tmp_path, "toy_quickstart.yml", ["default:4", "default:2", "default:1", "mirrored:1"])
+    r = _check(data_dir, tmp_path, "toy_quickstart.yml",
+               ["default:4", "default:2", "default:1", "mirrored:1", "mirrored+unrolled:1"])
     assert r["moved"] > 1e-3  # the step did change the weights
-    assert [s["replicas"] for s in r["splits"]] == [1, 1, 1, 2]
+    assert [s["replicas"] for s in r["splits"]] == [1, 1, 1, 2, 2]
     for s in r["splits"]:
         assert s["initial"] == 0.0, s  # the same start
         for key in ("grads", "weights", "losses"):

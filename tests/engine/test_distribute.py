@@ -63,11 +63,16 @@ def test_a_mirrored_step_on_two_devices_equals_one_device(data_dir, tmp_path):
         assert r[key] < 1e-5, (key, r)
 
 
+# 2 images per replica, one at a time: 2 accumulation steps (batching.py),
+# with the tiny backbone's synchronized BatchNorm inside the micro-step loop
+ACCUMULATE = ["TRAIN.IMS_PER_BATCH", "4", "TRAIN.IMS_PER_DEVICE", "1"]
+
+
 def _train_net(data_dir, out, extra, tfrecords=True):
     return ([sys.executable, os.path.join(ROOT, "tools", "train_net.py"), "--cfg", TOY, "--dataset",
              "toy_train", "--data-dir", data_dir, "--output", out, "--no-progress"]
             + (["--tfrecords", os.path.join(data_dir, "tfrecords", "*.tfrecord")] if tfrecords else [])
-            + extra + ["--set", *TINY])
+            + extra + ["--set", *TINY, *ACCUMULATE])
 
 
 def test_train_net_mirrored_on_two_cpu_devices_and_resume(data_dir, tmp_path):
@@ -78,6 +83,7 @@ def test_train_net_mirrored_on_two_cpu_devices_and_resume(data_dir, tmp_path):
                              capture_output=True, text=True, timeout=900, env=_env(tmp_path / "tmp"))
         assert run.returncode == 0, run.stderr[-3000:]
         assert "strategy: mirrored, 2 replicas" in run.stdout
+        assert "global batch 4 = 2 replicas x 1 image x 2 accumulation steps" in run.stdout
         assert f"done: {iters} iterations" in run.stdout
     assert "resumed from" in run.stdout and "ckpt-2 (iteration 2)" in run.stdout
     assert os.path.exists(os.path.join(out, "checkpoints", "ckpt-3.index"))
@@ -124,6 +130,7 @@ def test_multi_worker_two_processes_resume_and_a_killed_worker(data_dir, tmp_pat
     assert procs[1].returncode == 0, err1[-3000:]
     assert "on 2 workers; this is worker 0 (the chief)" in out0
     assert "this is worker 1 (not the chief)" in out1
+    assert "global batch 4 = 2 replicas x 1 image x 2 accumulation steps" in out0
     prints = [[l for l in o.splitlines() if l.startswith("weights fingerprint")] for o in (out0, out1)]
     assert prints[0] and prints[0] == prints[1]  # both end with identical weights
     ckpts = sorted(os.path.basename(p) for p in glob.glob(os.path.join(out, "checkpoints", "*.index")))
