@@ -34,7 +34,7 @@ def test_cuda_backward_matches_cpu_kernel_scatter(kernels):
     import tensorflow as tf
 
     from detect.ops import roi_align
-    from tests.ops import cases
+    from detect.ops_reference import cases
 
     rng = np.random.default_rng(3)
     f = cases.features(rng, (2, 8, 10, 4))

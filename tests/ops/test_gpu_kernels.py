@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import detect.ops as ops
-from tests.ops import cases
+from detect.ops_reference import cases
 
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no GPU visible to TensorFlow")

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from detect import ops_reference
 from detect.ops import ps_roi_pool
-from tests.ops import cases, reference
+from detect.ops_reference import cases
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -15,7 +16,7 @@ def test_forward_matches_reference(seed, dtype):
     f = cases.features(rng, (2, 9, 11, D * G * G), dtype)
     rois = cases.random_rois(rng, 12, 2, 9 * 16, 11 * 16)
     out = ps_roi_pool(f, rois, D, G, 1 / 16).numpy()
-    ref = reference.ps_roi_pool(f, rois, D, G, 1 / 16, geom=dtype)
+    ref = ops_reference.ps_roi_pool(f, rois, D, G, 1 / 16, geom=dtype)
     tol = 1e-12 if dtype == np.float64 else 1e-6
     np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
 
@@ -57,8 +58,8 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
         return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
 
     g1 = grad()
-    ref = reference.ps_roi_pool_grad(f.shape, rois, upstream.astype(np.float64), D, G, 1 / 16,
-                                     geom=dtype)
+    ref = ops_reference.ps_roi_pool_grad(f.shape, rois, upstream.astype(np.float64), D, G, 1 / 16,
+                                         geom=dtype)
     np.testing.assert_allclose(g1, ref, rtol=1e-5, atol=1e-6)
     for _ in range(3):
         assert np.array_equal(grad(), g1)

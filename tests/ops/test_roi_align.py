@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from detect import ops_reference
 from detect.ops import roi_align
-from tests.ops import cases, reference
+from detect.ops_reference import cases
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -20,7 +21,7 @@ def test_forward_float64_matches_reference(seed, aligned, ratio):
     f = cases.features(rng, (2, 8, 10, 3))
     rois = cases.random_rois(rng, 10, 2, 8 * 16, 10 * 16)
     out = roi_align(f, rois, (3, 4), 1 / 16, ratio, aligned).numpy()
-    ref = reference.roi_align(f, rois, (3, 4), 1 / 16, ratio, aligned)
+    ref = ops_reference.roi_align(f, rois, (3, 4), 1 / 16, ratio, aligned)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -30,7 +31,7 @@ def test_forward_float32_matches_reference(aligned):
     f = cases.features(rng, (3, 7, 9, 4), np.float32)
     rois = cases.random_rois(rng, 16, 3, 7 * 16, 9 * 16)
     out = roi_align(f, rois, (5, 5), 1 / 16, 0, aligned).numpy()
-    ref = reference.roi_align(f, rois, (5, 5), 1 / 16, 0, aligned, geom=np.float32)
+    ref = ops_reference.roi_align(f, rois, (5, 5), 1 / 16, 0, aligned, geom=np.float32)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
 
 
@@ -78,8 +79,8 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
         return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
 
     g1 = grad()
-    ref = reference.roi_align_grad(f.shape, rois, upstream.astype(np.float64), 1 / 16, 2, True,
-                                   geom=dtype)
+    ref = ops_reference.roi_align_grad(f.shape, rois, upstream.astype(np.float64), 1 / 16, 2, True,
+                                       geom=dtype)
     np.testing.assert_allclose(g1, ref, rtol=1e-4, atol=1e-5)
     for _ in range(3):
         assert np.array_equal(grad(), g1)
@@ -103,11 +104,11 @@ def test_large_roi_adaptive_grid_matches_reference(aligned):
     f = cases.features(rng, (1, 5, 6, 2))
     rois = np.array([[0, -700, -300, 900, 500], [0, -50, 20, 40, 1800]], np.float64)
     out = roi_align(f, rois, (2, 2), 1 / 4, 0, aligned).numpy()
-    ref = reference.roi_align(f, rois, (2, 2), 1 / 4, 0, aligned)
+    ref = ops_reference.roi_align(f, rois, (2, 2), 1 / 4, 0, aligned)
     np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-12)
     f32 = f.astype(np.float32)
     out = roi_align(f32, rois, (2, 2), 1 / 4, 0, aligned).numpy()
-    ref = reference.roi_align(f32, rois, (2, 2), 1 / 4, 0, aligned, geom=np.float32)
+    ref = ops_reference.roi_align(f32, rois, (2, 2), 1 / 4, 0, aligned, geom=np.float32)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
 
 

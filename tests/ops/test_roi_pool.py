@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from detect import ops_reference
 from detect.ops import roi_pool
 from detect.ops._loader import LIB
-from tests.ops import cases, reference
+from detect.ops_reference import cases
 
 
 def _run(features, rois, pooled, scale):
@@ -21,7 +22,7 @@ def test_forward_matches_reference(seed, dtype):
     f = cases.features(rng, (2, 9, 11, 3), dtype)
     rois = cases.random_rois(rng, 12, 2, 9 * 16, 11 * 16)
     out, arg = _run(f, rois, (3, 4), 1 / 16)
-    ref, ref_arg = reference.roi_pool(f, rois, (3, 4), 1 / 16)
+    ref, ref_arg = ops_reference.roi_pool(f, rois, (3, 4), 1 / 16)
     np.testing.assert_array_equal(arg, ref_arg)
     np.testing.assert_array_equal(out, ref.astype(dtype))
 
@@ -78,8 +79,8 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
         return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
 
     g1 = grad()
-    _, arg = reference.roi_pool(f.numpy(), rois, (3, 3), 1 / 16)
-    ref = reference.roi_pool_grad(f.shape, rois, arg, upstream.astype(np.float64))
+    _, arg = ops_reference.roi_pool(f.numpy(), rois, (3, 3), 1 / 16)
+    ref = ops_reference.roi_pool_grad(f.shape, rois, arg, upstream.astype(np.float64))
     np.testing.assert_allclose(g1, ref, rtol=1e-5, atol=1e-5)
     for _ in range(3):
         assert np.array_equal(grad(), g1)  # same bits every run

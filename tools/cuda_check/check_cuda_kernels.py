@@ -4,13 +4,15 @@
 For a GPU machine that has nvcc and PyTorch but no TensorFlow: builds
 csrc/*/*_cuda.cu with harness.cu into a plain shared library, calls the
 launchers through ctypes on PyTorch CUDA tensors, and compares forward
-outputs, argmax and backward gradients with tests/ops/reference.py on random
+outputs, argmax and backward gradients with detect.ops_reference on random
 cases (RoIs inside, across and outside the map, tiny and huge, half-cell
 coordinates, several images), for float32 and float64, and checks that each
 backward gives the same bits twice. Then it times the standard cases of
 BASELINES.md. Every result is one JSON line; the last line counts passes.
+From the repository root, which must be on the import path for ``detect``
+(NumPy only: detect.ops_reference, not detect.ops) and ``benchmarks``:
 
-    python tools/cuda_check/check_cuda_kernels.py --arch 90 [--out results.jsonl]
+    PYTHONPATH=. python tools/cuda_check/check_cuda_kernels.py --arch 90 [--out results.jsonl]
 
 ``--host`` runs the same checks on the kernels' per-element bodies compiled
 for the CPU (what tests/ops/test_cuda_elements.py does), with no GPU.
@@ -23,11 +25,15 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import kernel_checks as kc  # noqa: E402
-
-sys.path.insert(0, kc.ROOT)
-from benchmarks import cases as bench_cases  # noqa: E402
+RUN = "PYTHONPATH=. python tools/cuda_check/check_cuda_kernels.py --arch 90"
+try:
+    import kernel_checks as kc  # beside this script
+    from benchmarks import cases as bench_cases
+except ModuleNotFoundError as e:
+    if (e.name or "").split(".")[0] not in ("detect", "benchmarks"):
+        raise
+    sys.exit(f"check_cuda_kernels.py: cannot import {e.name}: run it from the repository root "
+             f"with the root on the import path:\n    {RUN}")
 
 
 def time_case(k, case, repeats):

@@ -1,19 +1,19 @@
 """The CUDA kernels (or their bodies run on the host) against the NumPy
-references of tests/ops/reference.py, through the extern "C" entry points of
-harness.cu / host_elements.cc. NumPy only, plus PyTorch for the GPU backend.
+references of detect.ops_reference, through the extern "C" entry points of
+harness.cu / host_elements.cc. NumPy only, plus PyTorch for the GPU backend:
+``detect`` must be importable (the repository root on PYTHONPATH, or the
+package installed); detect.ops_reference loads no TensorFlow.
 """
 import ctypes
 import os
 import subprocess
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from detect import ops_reference
+from detect.ops_reference import cases
 
-from tests.ops import cases, reference  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CUDA_SOURCES = ["tools/cuda_check/harness.cu", "csrc/roi_pool/roi_pool_cuda.cu",
                 "csrc/ps_roi_pool/ps_roi_pool_cuda.cu", "csrc/roi_align/roi_align_cuda.cu"]
@@ -121,14 +121,14 @@ def check_roi_pool(k, dtype, seed):
     rois = cases.random_rois(rng, K, N, H * 16, W * 16).astype(dtype)
     out, arg = b.empty((K, PH, PW, C), dtype), b.empty((K, PH, PW, C), np.int32)
     k("roi_pool_forward", dtype, b.put(f), b.put(rois), K, H, W, C, PH, PW, 1 / 16, out, arg)
-    ref, ref_arg = reference.roi_pool(f, rois, (PH, PW), 1 / 16)
+    ref, ref_arg = ops_reference.roi_pool(f, rois, (PH, PW), 1 / 16)
     up = rng.normal(size=(K, PH, PW, C)).astype(dtype)
     grads = []
     for _ in range(2):
         gf = b.empty((N, H, W, C), dtype)
         k("roi_pool_backward", dtype, b.put(up), b.put(rois), arg, N, K, H, W, C, PH, PW, 1 / 16, gf)
         grads.append(b.get(gf))
-    ref_grad = reference.roi_pool_grad((N, H, W, C), rois, ref_arg, up.astype(np.float64))
+    ref_grad = ops_reference.roi_pool_grad((N, H, W, C), rois, ref_arg, up.astype(np.float64))
     result = _errors(b.get(out), ref, grads, ref_grad)
     result["argmax_equal"] = bool(np.array_equal(b.get(arg), ref_arg))
     return result
@@ -141,15 +141,15 @@ def check_ps_roi_pool(k, dtype, seed):
     rois = cases.random_rois(rng, K, N, H * 16, W * 16).astype(dtype)
     out = b.empty((K, G, G, D), dtype)
     k("ps_roi_pool_forward", dtype, b.put(f), b.put(rois), K, H, W, D, G, 1 / 16, out)
-    ref = reference.ps_roi_pool(f, rois, D, G, 1 / 16, geom=dtype)
+    ref = ops_reference.ps_roi_pool(f, rois, D, G, 1 / 16, geom=dtype)
     up = rng.normal(size=(K, G, G, D)).astype(dtype)
     grads = []
     for _ in range(2):
         gf = b.empty((N, H, W, D * G * G), dtype)
         k("ps_roi_pool_backward", dtype, b.put(up), b.put(rois), N, K, H, W, D, G, 1 / 16, gf)
         grads.append(b.get(gf))
-    ref_grad = reference.ps_roi_pool_grad((N, H, W, D * G * G), rois, up.astype(np.float64), D, G,
-                                          1 / 16, geom=dtype)
+    ref_grad = ops_reference.ps_roi_pool_grad((N, H, W, D * G * G), rois, up.astype(np.float64),
+                                              D, G, 1 / 16, geom=dtype)
     return _errors(b.get(out), ref, grads, ref_grad)
 
 
@@ -163,7 +163,7 @@ def check_roi_align(k, dtype, seed, ratio, aligned, huge=False):
     rois = rois.astype(dtype)
     out = b.empty((K, PH, PW, C), dtype)
     k("roi_align_forward", dtype, b.put(f), b.put(rois), K, H, W, C, PH, PW, 1 / 16, ratio, aligned, out)
-    ref = reference.roi_align(f, rois, (PH, PW), 1 / 16, ratio, aligned, geom=dtype)
+    ref = ops_reference.roi_align(f, rois, (PH, PW), 1 / 16, ratio, aligned, geom=dtype)
     up = rng.normal(size=(K, PH, PW, C)).astype(dtype)
     grads = []
     for _ in range(2):
@@ -171,8 +171,8 @@ def check_roi_align(k, dtype, seed, ratio, aligned, huge=False):
         k("roi_align_backward", dtype, b.put(up), b.put(rois), N, K, H, W, C, PH, PW, 1 / 16, ratio,
           aligned, gf)
         grads.append(b.get(gf))
-    ref_grad = reference.roi_align_grad((N, H, W, C), rois, up.astype(np.float64), 1 / 16, ratio,
-                                        aligned, geom=dtype)
+    ref_grad = ops_reference.roi_align_grad((N, H, W, C), rois, up.astype(np.float64), 1 / 16,
+                                            ratio, aligned, geom=dtype)
     return _errors(b.get(out), ref, grads, ref_grad)
 
 

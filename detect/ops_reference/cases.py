@@ -1,4 +1,5 @@
-"""Random RoI cases that exercise the rounding and clipping rules."""
+"""Random inputs that exercise the pixel models' rounding and clipping
+rules (NumPy only), shared by tests/ops and tools/cuda_check."""
 import numpy as np
 
 

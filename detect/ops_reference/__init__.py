@@ -1,10 +1,21 @@
-"""Naive loop references of the RoI ops, written from the papers' rules.
+"""The RoI ops' specification: each op's pixel model as float64 NumPy loops.
 
-NumPy only (no TensorFlow), so the same references can check the CUDA
-kernels on a machine without TensorFlow. Features are NHWC, rois [K, 5] =
-(batch_index, x1, y1, x2, y2). Sums are accumulated in float64; the bin
-geometry uses the dtype each op defines it in (``geom`` below), so the
-references agree with the kernels bin for bin.
+roi_pool, ps_roi_pool and roi_align of ``detect.ops``, forward and backward,
+written a second time from the papers' rules (Fast R-CNN / Caffe, R-FCN,
+Mask R-CNN / detectron2; docs/ops.md), apart from csrc/<op>/<op>_geometry.h,
+the pixel model that the CPU and CUDA kernels share. Every kernel is checked
+against these: tests/ops (through TensorFlow) and tools/cuda_check (the CUDA
+kernels, or their per-element bodies on the host). Naive Python loops, one
+per output element: slow, for tests on small inputs, never for a model.
+
+NumPy only: importing this loads no TensorFlow (``detect.ops`` does), so the
+same references check the CUDA kernels on a machine without TensorFlow.
+Features are NHWC, rois [K, 5] = (batch_index, x1, y1, x2, y2) in
+input-image pixels, ``scale`` maps pixels to feature cells. Sums are
+accumulated and returned in float64; the bin geometry uses the dtype each op
+defines it in (``geom`` below), so the references agree with the kernels bin
+for bin. ``detect.ops_reference.cases`` makes random inputs that exercise
+the rules' special cases.
 """
 import math
 
