@@ -103,36 +103,34 @@ def ps_roi_pool_bins(roi, scale, i, j, G, H, W, geom=np.float64):
     return clip(hs, H), clip(he, H), clip(ws, W), clip(we, W)
 
 
-def ps_roi_pool(features, rois, output_dim, G, scale, geom=np.float64):
-    N, H, W, C = features.shape
-    K = rois.shape[0]
-    out = np.zeros((K, G, G, output_dim))
-    for k in range(K):
+def _ps_roi_pool_cells(rois, scale, G, H, W, geom):
+    """(k, image, i, j, hs, he, ws, we) of every non-empty bin of every RoI."""
+    for k in range(rois.shape[0]):
         n = int(rois[k, 0])
         for i in range(G):
             for j in range(G):
                 hs, he, ws, we = ps_roi_pool_bins(rois[k], scale, i, j, G, H, W, geom)
-                if he <= hs or we <= ws:
-                    continue
-                for c in range(output_dim):
-                    ch = (c * G + i) * G + j
-                    out[k, i, j, c] = features[n, hs:he, ws:we, ch].astype(np.float64).mean()
+                if he > hs and we > ws:
+                    yield k, n, i, j, hs, he, ws, we
+
+
+def ps_roi_pool(features, rois, output_dim, G, scale, geom=np.float64):
+    N, H, W, C = features.shape
+    out = np.zeros((rois.shape[0], G, G, output_dim))
+    for k, n, i, j, hs, he, ws, we in _ps_roi_pool_cells(rois, scale, G, H, W, geom):
+        for c in range(output_dim):
+            ch = (c * G + i) * G + j
+            out[k, i, j, c] = features[n, hs:he, ws:we, ch].astype(np.float64).mean()
     return out
 
 
 def ps_roi_pool_grad(features_shape, rois, grad, output_dim, G, scale, geom=np.float64):
     N, H, W, C = features_shape
     gf = np.zeros(features_shape)
-    for k in range(rois.shape[0]):
-        n = int(rois[k, 0])
-        for i in range(G):
-            for j in range(G):
-                hs, he, ws, we = ps_roi_pool_bins(rois[k], scale, i, j, G, H, W, geom)
-                if he <= hs or we <= ws:
-                    continue
-                area = (he - hs) * (we - ws)
-                for c in range(output_dim):
-                    gf[n, hs:he, ws:we, (c * G + i) * G + j] += grad[k, i, j, c] / area
+    for k, n, i, j, hs, he, ws, we in _ps_roi_pool_cells(rois, scale, G, H, W, geom):
+        area = (he - hs) * (we - ws)
+        for c in range(output_dim):
+            gf[n, hs:he, ws:we, (c * G + i) * G + j] += grad[k, i, j, c] / area
     return gf
 
 
