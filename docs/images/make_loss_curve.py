@@ -1,6 +1,6 @@
 """Draws docs/images/loss_curve.png from a run's TensorBoard event files.
 
-    python docs/images/make_loss_curve.py /tmp/lc_run docs/images/loss_curve.png
+    python docs/images/make_loss_curve.py output/loss_curve docs/images/loss_curve.png
 
 Reads the loss/* scalars that train_net.py writes to <run>/tensorboard (one
 point every 20 iterations) and plots them, as TensorBoard's Scalars tab shows
