@@ -23,7 +23,6 @@ fails (e.g. killed for memory) is a line with its exit code.
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,7 +42,7 @@ def worker(a, per_device):
 
     from detect.config import get_cfg, merge_from_file, merge_from_list
     from detect.datasets.pipeline import crop_masks
-    from detect.engine.memory_check import resident_bytes
+    from detect.engine.memory_check import peak_resident_bytes, resident_bytes
     from detect.engine.trainer import Trainer
     from detect.modeling.build import build_model
 
@@ -76,7 +75,7 @@ def worker(a, per_device):
     return {"ims_per_device": per_device, "accumulation_steps": b // min(per_device, b),
             "median_s": round(median, 3), "s_per_image": round(median / b, 4),
             "times_s": [round(t, 3) for t in times],
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2, 3),
+            "peak_rss_gb": round(peak_resident_bytes() / 1024 ** 3, 3),
             "rss_before_step_gb": round(before / 1024 ** 3, 3), "onednn": onednn_enabled()}
 
 

@@ -55,7 +55,7 @@ class BatchPlan:
     def smaller(self):
         """The next smaller images per device that divides a replica's
         share (None at 1)."""
-        fits = [d for d in range(1, self.per_device) if self.per_replica % d == 0]
+        fits = dividing(self.per_replica, self.per_device - 1)
         return fits[-1] if fits else None
 
     def describe(self):
@@ -81,6 +81,12 @@ def plan_batch(global_batch, strategy, ims_per_device, strategy_name="mirrored")
     return BatchPlan(global_batch, n, per_device, accumulation)
 
 
+def dividing(per_replica, at_most):
+    """The images per device, up to at_most, that divide a replica's share
+    into equal micro-batches (ascending)."""
+    return [d for d in range(1, min(per_replica, at_most) + 1) if per_replica % d == 0]
+
+
 def split_share(per_replica, ims_per_device, what=None):
     """(images per micro-step, micro-steps) for a replica's per_replica
     images and at most ims_per_device at once (0, or more than the share:
@@ -88,7 +94,7 @@ def split_share(per_replica, ims_per_device, what=None):
     divide; what: the start of its message."""
     per_device = per_replica if ims_per_device <= 0 else min(int(ims_per_device), per_replica)
     if per_replica % per_device:
-        fits = [d for d in range(1, per_device + 1) if per_replica % d == 0]
+        fits = dividing(per_replica, per_device)
         raise DistributionError(
             f"{what or f'a batch of {per_replica} images per replica'}, which TRAIN.IMS_PER_DEVICE "
             f"{ims_per_device} does not divide into equal micro-batches; set TRAIN.IMS_PER_DEVICE to "

@@ -26,6 +26,8 @@ import subprocess
 import sys
 import threading
 
+from detect.engine.batching import dividing
+
 FRACTION = 0.9  # a step may take this share of the memory there is
 GB = 1024 ** 3
 
@@ -102,7 +104,7 @@ def advice(peak, start, limit, per_device, per_replica, where="this machine"):
     budget = FRACTION * limit
     per_image = max(peak - start, 1) / per_device
     fit = int((budget - start) // per_image)
-    choices = [d for d in range(1, per_replica + 1) if per_replica % d == 0 and d <= fit]
+    choices = dividing(per_replica, fit)
     if choices and choices[-1] < per_device:
         d = choices[-1]
         return (f"about {per_image / GB:.1f} GB per image: set --set TRAIN.IMS_PER_DEVICE {d} "
