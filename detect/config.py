@@ -81,7 +81,8 @@ _C.RPN.PRE_NMS_TOP_N_TEST = 6000  # proposals kept before NMS, testing
 _C.RPN.POST_NMS_TOP_N_TRAIN = 2000  # proposals kept after NMS, training
 _C.RPN.POST_NMS_TOP_N_TEST = 300  # proposals kept after NMS, testing
 _C.RPN.NMS_THRESH = 0.7  # IoU above which a lower-scored proposal is dropped
-_C.RPN.MIN_SIZE = 16.0  # proposals narrower or lower than this (input pixels) are dropped (torchvision: 0.001)
+_C.RPN.MIN_SIZE = 16.0  # proposals narrower or lower than this (input pixels) are dropped (torchvision: 0.001); 0: only empty ones (detectron2)
+_C.RPN.RANK_BY = "probability"  # per_level: NMS and the best POST_NMS_TOP_N rank by sigmoid probability (torchvision; logits above ~16.6 tie at 1.0, then by level) | logit (detectron2)
 _C.RPN.PROPOSALS = "merged"  # merged: per level clip, min size, top-k, then one NMS over all levels | per_level (torchvision, detectron2): per level top-k, clip, min size, NMS within each level, then the best POST_NMS_TOP_N
 _C.RPN.POSITIVE_OVERLAP = 0.7  # anchor IoU with a gt box to be foreground
 _C.RPN.NEGATIVE_OVERLAP = 0.3  # anchor max IoU below which it is background
@@ -241,6 +242,7 @@ RANGES = {
     "RESNETS.DEPTH": ((lambda v: v in (50, 101)), "50 or 101"), "RESNETS.NORM_EPS": _at_least(0),
     "ANCHOR.STYLE": _one_of("py-faster-rcnn", "torchvision", "detectron2"),
     "RPN.PROPOSALS": _one_of("merged", "per_level"),
+    "RPN.RANK_BY": _one_of("probability", "logit"),
     "FPN.NORM": _one_of("", "FrozenBN"), "MODEL.MASK_HEAD_NORM": _one_of("", "FrozenBN"),
     "RPN.HEAD_CONVS": _at_least(1), "MODEL.BOX_HEAD_CONVS": _at_least(0),
 }

@@ -7,7 +7,9 @@ coordinates) and returns it in continuous coordinates ([x1, y1, x2 + 1,
 y2 + 1] of that table); for the defaults (base 16, ratios 0.5, 1, 2, scales
 8, 16, 32) the first anchor is [-84, -40, 100, 56] (py-faster-rcnn:
 [-84, -40, 99, 55]). ``corner_anchors`` makes the model zoos' FPN anchors
-(ANCHOR.STYLE torchvision / detectron2), centred on the cell's corner.
+(ANCHOR.STYLE torchvision / detectron2), centred on the cell's corner;
+torchvision shifts them by ``image_strides`` (the padded image's size over
+the map's, in whole pixels), detectron2 by the level's stride.
 """
 import numpy as np
 import tensorflow as tf
@@ -48,15 +50,30 @@ def grid_anchors(reference, feature_height, feature_width, stride):
     Args:
       reference: [A, 4] from ``reference_anchors``.
       feature_height, feature_width: int or scalar tensors.
-      stride: input pixels per feature cell.
+      stride: input pixels per feature cell: one number for both axes, or
+        (stride_y, stride_x) (``image_strides``).
     """
     ref = tf.constant(reference, tf.float32)
-    sx = tf.range(feature_width, dtype=tf.float32) * stride
-    sy = tf.range(feature_height, dtype=tf.float32) * stride
+    if isinstance(stride, (tuple, list)):
+        stride_y, stride_x = (tf.cast(s, tf.float32) for s in stride)
+    else:
+        stride_y = stride_x = tf.cast(stride, tf.float32)
+    sx = tf.range(feature_width, dtype=tf.float32) * stride_x
+    sy = tf.range(feature_height, dtype=tf.float32) * stride_y
     sx, sy = tf.meshgrid(sx, sy)
     shifts = tf.stack([sx, sy, sx, sy], axis=-1)  # [H, W, 4]
     anchors = shifts[:, :, None, :] + ref[None, None, :, :]
     return tf.reshape(anchors, [-1, 4])
+
+
+def image_strides(image_height, image_width, feature_height, feature_width):
+    """(stride_y, stride_x) = (image_height // feature_height, image_width //
+    feature_width): torchvision's AnchorGenerator's strides, from the padded
+    batch's size and the feature map's. They equal the level's stride
+    wherever the map divides the image; where it does not they are smaller:
+    an 800-pixel-high input (25 rows at P5) has 13 rows at P6 and a P6
+    stride of 800 // 13 = 61, not 64, in y. Int32 scalars in, int32 out."""
+    return image_height // feature_height, image_width // feature_width
 
 
 def corner_anchors(size, ratios, rounded):

@@ -84,8 +84,14 @@ def pairwise_ioa(a, regions):
 
 
 def keep_min_size(boxes, min_size):
-    """Bool [N]: boxes at least min_size wide and high."""
-    return tf.logical_and(boxes[:, 2] - boxes[:, 0] >= min_size, boxes[:, 3] - boxes[:, 1] >= min_size)
+    """Bool [N]: boxes at least min_size wide and high; with min_size 0,
+    boxes of positive width and height (detectron2's Boxes.nonempty: an
+    anchor wholly outside the image clips to an empty box, which NMS never
+    suppresses)."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if isinstance(min_size, (int, float)) and min_size <= 0:
+        return tf.logical_and(w > 0, h > 0)
+    return tf.logical_and(w >= min_size, h >= min_size)
 
 
 def to_tf_image_boxes(boxes, height, width):

@@ -53,7 +53,7 @@ class GeneralizedRCNN(keras.Model):
                              "masks: build the pipeline with with_masks=True, from a dataset "
                              "with masks (COCO format)")
         features = self.features(images, training)
-        rpn_out = self.rpn(features)
+        rpn_out = self.rpn(features, tf.shape(images)[1:3])
         rpn_terms, proposals, targets, seeds = [], [], [], []
         for i in range(images.shape[0]):
             n = batch["num_objects"][i]
@@ -89,7 +89,7 @@ class GeneralizedRCNN(keras.Model):
         into the image with postprocess.paste_masks.
         """
         features = self.features(images, False)
-        rpn_out = self.rpn(features)
+        rpn_out = self.rpn(features, tf.shape(images)[1:3])
         outputs = []
         for i in range(images.shape[0]):
             size = image_sizes[i]

@@ -36,22 +36,23 @@ def level_candidates(anchors, objectness, deltas, image_height, image_width, *, 
 
 
 def level_candidates_top_k_first(anchors, logits, deltas, image_height, image_width, *,
-                                 pre_nms_top_n, min_size):
+                                 pre_nms_top_n, min_size, probabilities=True):
     """The model zoos' order (torchvision's and detectron2's RPN): the
     ``pre_nms_top_n`` best anchors by objectness logit, decoded, clipped, then
     those under ``min_size`` dropped. Returns boxes [N, 4] and objectness
-    probabilities [N], best first."""
+    probabilities [N] (logits if not ``probabilities``), best first."""
     k = tf.minimum(pre_nms_top_n, tf.shape(logits)[0])
     logits, top = tf.math.top_k(logits, k=k)
     boxes = box_ops.decode(tf.gather(anchors, top), tf.gather(deltas, top))
     boxes = box_ops.clip(boxes, image_height, image_width)
     keep = box_ops.keep_min_size(boxes, min_size)
-    return tf.boolean_mask(boxes, keep), tf.sigmoid(tf.boolean_mask(logits, keep))
+    scores = tf.boolean_mask(logits, keep)
+    return tf.boolean_mask(boxes, keep), tf.sigmoid(scores) if probabilities else scores
 
 
 def generate_proposals(anchors, objectness, deltas, image_height, image_width, *,
                        pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, min_size=16,
-                       per_level_nms=False):
+                       per_level_nms=False, rank_by_logit=False):
     """Proposals of one image.
 
     Args:
@@ -64,6 +65,11 @@ def generate_proposals(anchors, objectness, deltas, image_height, image_width, *
         (level_candidates_top_k_first), then NMS within each level.
         Otherwise objectness may be logits or probabilities, and one NMS
         runs over the candidates of all levels.
+      rank_by_logit: per_level_nms only: NMS and the final top-k rank by
+        logit (detectron2) rather than by sigmoid probability (torchvision).
+        They differ only among logits above ~16.6, whose float32 sigmoid is
+        exactly 1; ranked by probability such ties go by level, then by
+        logit within the level, as torchvision's stable sort leaves them.
 
     Returns:
       proposals [P, 4] and their scores [P], P <= post_nms_top_n, best first.
@@ -76,13 +82,14 @@ def generate_proposals(anchors, objectness, deltas, image_height, image_width, *
         boxes, scores = [], []
         for a, o, d in zip(anchors, objectness, deltas):
             b, s = level_candidates_top_k_first(a, o, d, image_height, image_width,
-                                                pre_nms_top_n=pre_nms_top_n, min_size=min_size)
+                                                pre_nms_top_n=pre_nms_top_n, min_size=min_size,
+                                                probabilities=not rank_by_logit)
             keep = tf.image.non_max_suppression(b, s, post_nms_top_n, nms_thresh)
             boxes.append(tf.gather(b, keep))
             scores.append(tf.gather(s, keep))
         boxes, scores = tf.concat(boxes, 0), tf.concat(scores, 0)
         scores, best = tf.math.top_k(scores, k=tf.minimum(post_nms_top_n, tf.shape(scores)[0]))
-        return tf.gather(boxes, best), scores
+        return tf.gather(boxes, best), tf.sigmoid(scores) if rank_by_logit else scores
     boxes, scores = [], []
     for a, o, d in zip(anchors, objectness, deltas):
         b, s = level_candidates(a, o, d, image_height, image_width, pre_nms_top_n=pre_nms_top_n,

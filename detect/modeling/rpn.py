@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from detect.boxes.anchors import corner_anchors, grid_anchors, reference_anchors
+from detect.boxes.anchors import corner_anchors, grid_anchors, image_strides, reference_anchors
 from detect.losses import rpn_losses
 from detect.modeling.conv import BoundedConv2D
 from detect.modeling.proposals import generate_proposals
@@ -50,8 +50,11 @@ class RPNHead(keras.layers.Layer):
 
 
 class RPN(keras.layers.Layer):
-    """call(features {name: [B, h, w, C]}) -> per-level lists (in stride
-    order) of logits [B, A_l], deltas [B, A_l, 4] and anchors [A_l, 4].
+    """call(features {name: [B, h, w, C]}, image_shape) -> per-level lists
+    (in stride order) of logits [B, A_l], deltas [B, A_l, 4] and anchors
+    [A_l, 4]. image_shape: int32 [2], the padded batch's (height, width);
+    with ``strides_from_image`` the anchors' strides are
+    anchors.image_strides of it (torchvision), else the level's stride.
 
     Args:
       reference_anchors: {level name: [A, 4]} anchors at cell (0, 0), the
@@ -61,10 +64,13 @@ class RPN(keras.layers.Layer):
       train, test: proposal settings (generate_proposals' keywords).
       targets: anchor_targets' keywords; sigma: smooth L1 sigma of rpn_box.
       head_convs: the head's 3x3 convs (RPN.HEAD_CONVS).
+      strides_from_image: ANCHOR.STYLE torchvision: each level's anchor
+        stride is image size // map size per axis, as torchvision's
+        AnchorGenerator computes it (61 for P6 of an 800-pixel side).
     """
 
     def __init__(self, reference_anchors, strides, channels, *, train, test, targets=None,
-                 sigma=3.0, head_convs=1, **kwargs):
+                 sigma=3.0, head_convs=1, strides_from_image=False, **kwargs):
         super().__init__(**kwargs)
         counts = {len(a) for a in reference_anchors.values()}
         if len(counts) != 1:
@@ -74,6 +80,7 @@ class RPN(keras.layers.Layer):
         self.head = RPNHead(counts.pop(), channels=channels, num_convs=head_convs, name="rpn_head")
         self.train_params, self.test_params = dict(train), dict(test)
         self.target_params, self.sigma = dict(targets or {}), sigma
+        self.strides_from_image = strides_from_image
 
     @classmethod
     def from_cfg(cls, cfg, strides, channels):
@@ -100,16 +107,19 @@ class RPN(keras.layers.Layer):
         return cls(anchors, strides, r.CONV_CHANNELS or channels,
                    train={"pre_nms_top_n": r.PRE_NMS_TOP_N_TRAIN, "post_nms_top_n": r.POST_NMS_TOP_N_TRAIN,
                           "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE,
-                          "per_level_nms": r.PROPOSALS == "per_level"},
+                          "per_level_nms": r.PROPOSALS == "per_level",
+                          "rank_by_logit": r.RANK_BY == "logit"},
                    test={"pre_nms_top_n": r.PRE_NMS_TOP_N_TEST, "post_nms_top_n": r.POST_NMS_TOP_N_TEST,
                          "nms_thresh": r.NMS_THRESH, "min_size": r.MIN_SIZE,
-                         "per_level_nms": r.PROPOSALS == "per_level"},
+                         "per_level_nms": r.PROPOSALS == "per_level",
+                          "rank_by_logit": r.RANK_BY == "logit"},
                    targets={"positive_overlap": r.POSITIVE_OVERLAP,
                             "negative_overlap": r.NEGATIVE_OVERLAP, "fg_fraction": r.FG_FRACTION,
                             "batch_size": r.BATCH_SIZE, "straddle_thresh": r.STRADDLE_THRESH},
-                   sigma=cfg.TRAIN.RPN_SIGMA, head_convs=r.HEAD_CONVS, name="rpn")
+                   sigma=cfg.TRAIN.RPN_SIGMA, head_convs=r.HEAD_CONVS,
+                   strides_from_image=a.STYLE == "torchvision", name="rpn")
 
-    def call(self, features):
+    def call(self, features, image_shape=None):
         logits, deltas, anchors = [], [], []
         for name in self.levels:
             f = features[name]
@@ -117,8 +127,13 @@ class RPN(keras.layers.Layer):
             shape = tf.shape(f)
             logits.append(lg)
             deltas.append(dt)
-            anchors.append(grid_anchors(self.reference_anchors[name], shape[1], shape[2],
-                                        self.strides[name]))
+            stride = self.strides[name]
+            if self.strides_from_image:
+                if image_shape is None:
+                    raise ValueError("ANCHOR.STYLE torchvision: the RPN needs the padded image's "
+                                     "(height, width), call(features, image_shape)")
+                stride = image_strides(image_shape[0], image_shape[1], shape[1], shape[2])
+            anchors.append(grid_anchors(self.reference_anchors[name], shape[1], shape[2], stride))
         return logits, deltas, anchors
 
     def losses(self, outputs, i, gt_boxes, gt_crowd, image_size, seed):

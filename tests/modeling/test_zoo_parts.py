@@ -146,3 +146,29 @@ def test_pil_bilinear_resize_equals_pillow(size):
     expected = np.asarray(Image.fromarray(image).resize(size[::-1], Image.BILINEAR))
     got = resize_image(tf.constant(image, tf.float32), size[0], size[1], "pil_bilinear").numpy()
     np.testing.assert_array_equal(got, expected)
+
+
+def test_detectron2_ranks_saturated_proposals_by_logit():
+    """Logits 20 (level 0) and 30 (level 1) both have a float32 sigmoid of
+    exactly 1: ranked by probability (torchvision) the tie goes to the
+    first level, ranked by logit (detectron2's find_top_rpn_proposals) the
+    second level's box is the best one."""
+    anchors = [tf.constant([[10.0, 10.0, 50.0, 50.0]]), tf.constant([[60.0, 60.0, 90.0, 90.0]])]
+    deltas = [tf.zeros([1, 4]), tf.zeros([1, 4])]
+    logits = [tf.constant([20.0]), tf.constant([30.0])]
+    assert float(tf.sigmoid(20.0)) == float(tf.sigmoid(30.0)) == 1.0
+    args = dict(pre_nms_top_n=1, post_nms_top_n=1, nms_thresh=0.7, min_size=0, per_level_nms=True)
+    by_probability, _ = generate_proposals(anchors, logits, deltas, 100, 100, **args)
+    by_logit, scores = generate_proposals(anchors, logits, deltas, 100, 100, rank_by_logit=True, **args)
+    np.testing.assert_array_equal(by_probability.numpy(), [[10, 10, 50, 50]])
+    np.testing.assert_array_equal(by_logit.numpy(), [[60, 60, 90, 90]])
+    assert float(scores[0]) == 1.0  # probabilities out, either way
+
+
+def test_min_size_zero_drops_empty_proposals_only():
+    """detectron2's Boxes.nonempty: an anchor wholly above the image clips
+    to a box of height 0 and is dropped; a 0.01-pixel sliver is kept."""
+    anchors = tf.constant([[10.0, -50.0, 60.0, -20.0], [10.0, 10.0, 60.0, 10.01], [5.0, 5.0, 9.0, 9.0]])
+    boxes, _ = generate_proposals(anchors, tf.constant([3.0, 2.0, 1.0]), tf.zeros([3, 4]), 100, 100,
+                                  pre_nms_top_n=3, post_nms_top_n=3, min_size=0.0, per_level_nms=True)
+    np.testing.assert_allclose(boxes.numpy(), [[10, 10, 60, 10.01], [5, 5, 9, 9]], rtol=1e-6)
