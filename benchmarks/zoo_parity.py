@@ -47,7 +47,9 @@ check catches what. Two are the bugs this benchmark found (fixed
 2026-12-07): anchor_strides (torchvision's P6 anchors placed 64 pixels
 apart where its AnchorGenerator steps 800 // 13 = 61) and empty_proposals
 (anchors wholly outside the image kept as empty proposals, which detectron2
-drops).
+drops). A break lasts the whole process: name one --arch with it
+(anchor_strides touches torchvision's models only, empty_proposals
+detectron2's).
 
     /path/to/torch-venv/bin/pip install torch torchvision
     python benchmarks/zoo_parity.py --torch-python /path/to/torch-venv/bin/python \\

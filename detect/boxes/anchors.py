@@ -51,7 +51,7 @@ def grid_anchors(reference, feature_height, feature_width, stride):
       reference: [A, 4] from ``reference_anchors``.
       feature_height, feature_width: int or scalar tensors.
       stride: input pixels per feature cell: one number for both axes, or
-        (stride_y, stride_x) (``image_strides``).
+        a Python tuple or list (stride_y, stride_x) (``image_strides``).
     """
     ref = tf.constant(reference, tf.float32)
     if isinstance(stride, (tuple, list)):
@@ -70,9 +70,10 @@ def image_strides(image_height, image_width, feature_height, feature_width):
     """(stride_y, stride_x) = (image_height // feature_height, image_width //
     feature_width): torchvision's AnchorGenerator's strides, from the padded
     batch's size and the feature map's. They equal the level's stride
-    wherever the map divides the image; where it does not they are smaller:
+    wherever that stride divides the image's size; where it does not they
+    are smaller:
     an 800-pixel-high input (25 rows at P5) has 13 rows at P6 and a P6
-    stride of 800 // 13 = 61, not 64, in y. Int32 scalars in, int32 out."""
+    stride of 800 // 13 = 61, not 64, in y. Ints or int32 scalar tensors."""
     return image_height // feature_height, image_width // feature_width
 
 

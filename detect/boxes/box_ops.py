@@ -3,6 +3,7 @@ continuous pixel coordinates (width = x2 - x1); this is the only module that
 converts to TensorFlow's normalized [y1, x1, y2, x2] (``to_tf_image_boxes``).
 """
 import math
+import numbers
 
 import tensorflow as tf
 
@@ -89,7 +90,7 @@ def keep_min_size(boxes, min_size):
     anchor wholly outside the image clips to an empty box, which NMS never
     suppresses)."""
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    if isinstance(min_size, (int, float)) and min_size <= 0:
+    if isinstance(min_size, numbers.Real) and min_size <= 0:
         return tf.logical_and(w > 0, h > 0)
     return tf.logical_and(w >= min_size, h >= min_size)
 

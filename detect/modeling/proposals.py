@@ -69,7 +69,7 @@ def generate_proposals(anchors, objectness, deltas, image_height, image_width, *
         logit (detectron2) rather than by sigmoid probability (torchvision).
         They differ only among logits above ~16.6, whose float32 sigmoid is
         exactly 1; ranked by probability such ties go by level, then by
-        logit within the level, as torchvision's stable sort leaves them.
+        logit within the level, as torchvision's sort leaves them in practice.
 
     Returns:
       proposals [P, 4] and their scores [P], P <= post_nms_top_n, best first.

@@ -150,7 +150,8 @@ class RPN(keras.layers.Layer):
         """Proposals [P, 4] of image i (no gradient flows back through them)."""
         logits, deltas, anchors = outputs
         params = self.train_params if training else self.test_params
-        # per-level NMS ranks by logit, as the zoos do (sigmoid can tie them)
+        # per-level proposals take logits: their top-k ranks by logit, then
+        # NMS and the final cut by probability or logit (rank_by_logit)
         score = (lambda x: x) if params.get("per_level_nms") else tf.sigmoid
         boxes, _ = generate_proposals(anchors, [score(x[i]) for x in logits],
                                       [x[i] for x in deltas], image_size[0], image_size[1], **params)
