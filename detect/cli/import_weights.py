@@ -36,8 +36,9 @@ import tensorflow as tf
 
 from detect.config import cfg_to_yaml, get_cfg, merge_from_file, merge_from_list, validate_cfg
 from detect.modeling.build import build_model
+from detect.modeling.load_weights import load_into
 from detect.weights import WeightsFileError, read_state_dict
-from detect.weights.zoo import ARCHITECTURES, load_into
+from detect.weights.zoo import ARCHITECTURES
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "detect", "weights")
 

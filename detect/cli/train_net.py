@@ -56,18 +56,18 @@ from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
 from detect.datasets import BadInputError, dataset_label, get_dataset
 from detect.datasets.by_path import absolute_spec
 from detect.datasets.pipeline import build_pipeline, input_options
-from detect.weights import WeightsFileError
-from detect.weights.finetune import find_pretrained, load_pretrained
-from detect.engine import distribute
-from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
-from detect.engine.profiling import parse_window
 from detect.datasets.records import has_masks
+from detect.engine import distribute
 from detect.engine.batching import plan_batch
-from detect.engine.memory_check import MemoryBudgetError
 from detect.engine.checkpoint import (CheckpointError, CheckpointMismatchError, NonFiniteCheckpointError,
                                       NonFiniteError, list_checkpoints)
+from detect.engine.finetune import find_pretrained, load_pretrained
+from detect.engine.memory_check import MemoryBudgetError
+from detect.engine.periodic_eval import PeriodicEvaluator, check_test_classes, eval_metrics
+from detect.engine.profiling import parse_window
 from detect.engine.trainer import NoTrainingDataError, Trainer
 from detect.modeling.build import build_model
+from detect.weights import WeightsFileError
 
 
 def parse_args(argv=None):

@@ -36,12 +36,12 @@ import yaml
 from detect.datasets.coco import load_coco
 from detect.datasets.pascal_voc import load_voc_folder, voc_folder_classes
 from detect.datasets.records import BadInputError
+from detect.metric_names import check_metric_names
 
 KINDS = ("coco", "voc")
 SHOWN = ("coco:<annotations.json>:<image dir>", "voc:<VOC root>[:<split>]")
 ENTRY_KEYS = {"coco": {"format", "annotations", "images", "metrics"},
               "voc": {"format", "root", "split", "metrics"}}
-DEFAULT_METRICS = {"coco": ("coco",), "voc": ("voc07",)}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -167,16 +167,8 @@ def read_datasets_file(path):
             entry = absolute({k: v for k, v in value.items() if k != "metrics"}, base)
             entry.setdefault("split", None) if kind == "voc" else None
             if "metrics" in value:
-                metrics = value["metrics"]
-                if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
-                    raise ValueError(f"{where}: 'metrics' must be a list of metric names")
-                from detect.evaluation.dispatch import METRICS  # here: evaluation imports datasets
-
-                unknown_metrics = [m for m in metrics if m not in METRICS]
-                if unknown_metrics:
-                    raise ValueError(f"{where}: unknown metrics {unknown_metrics}; choose from "
-                                     f"{list(METRICS)}")
-                entry["metrics"] = tuple(metrics)
+                check_metric_names(value["metrics"], where)
+                entry["metrics"] = tuple(value["metrics"])
         else:
             raise ValueError(f"{where}: give a spec string or a mapping, got {type(value).__name__}")
         out[name] = entry

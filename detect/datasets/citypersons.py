@@ -87,6 +87,36 @@ def load_citypersons(annotation_json, image_dir, name, strict=False, check_image
                    category_ids={v: k for k, v in cat_to_id.items()})
 
 
+def read_cityscapes_json(path):
+    """(height, width, objects) of a Cityscapes annotation file, gtFine
+    polygons or CityPersons boxes alike (both are {"imgHeight", "imgWidth",
+    "objects": [...]}); ValueError, saying what, if unusable."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        height, width = int(data["imgHeight"]), int(data["imgWidth"])
+        objects = data["objects"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{type(e).__name__}: {e}") from e
+    if height <= 0 or width <= 0 or not isinstance(objects, list):
+        raise ValueError(f"size {width}x{height} and objects list {type(objects).__name__}")
+    return height, width, objects
+
+
+def read_cityscapes_files(files, suffix, skips):
+    """(path, city, stem, height, width, objects) of each readable file of
+    ``files`` (<city>/<stem><suffix> paths, an iterable such as a progress
+    bar); an unreadable one is counted in ``skips`` (a SkipLog) and left out."""
+    for path in files:
+        try:
+            height, width, objects = read_cityscapes_json(path)
+        except ValueError as e:
+            skips.skip(path, f"malformed annotation: {e}")
+            continue
+        stem = os.path.basename(path)[: -len(suffix)]
+        yield path, os.path.basename(os.path.dirname(path)), stem, height, width, objects
+
+
 def convert_citypersons(gt_root, split, out_json, strict=False):
     """Writes out_json; image file_name is "<city>/<stem>_leftImg8bit.png".
 
@@ -99,17 +129,8 @@ def convert_citypersons(gt_root, split, out_json, strict=False):
         raise FileNotFoundError(f"no *_gtBboxCityPersons.json files under "
                                 f"{os.path.join(gt_root, split)}/<city>/")
     images, anns = [], []
-    for path in files:
-        try:
-            with open(path) as f:
-                data = json.load(f)
-            height, width = int(data["imgHeight"]), int(data["imgWidth"])
-            objects = data["objects"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            skips.skip(path, f"malformed annotation: {type(e).__name__}: {e}")
-            continue
-        city = os.path.basename(os.path.dirname(path))
-        stem = os.path.basename(path)[: -len("_gtBboxCityPersons.json")]
+    for path, city, stem, height, width, objects in read_cityscapes_files(files, "_gtBboxCityPersons.json",
+                                                                          skips):
         image_id = len(images) + 1
         images.append({"id": image_id, "file_name": f"{city}/{stem}_leftImg8bit.png",
                        "height": height, "width": width})

@@ -58,7 +58,7 @@ from PIL import Image, ImageDraw
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from detect.datasets.citypersons import IGNORE_LABELS, OBJECT_LABEL, write_pedestrian_json
+from detect.datasets.citypersons import IGNORE_LABELS, OBJECT_LABEL, read_cityscapes_files, write_pedestrian_json
 from detect.datasets.records import BadInputError, SkipLog
 
 # cityscapesScripts helpers/labels.py: every label name; license plate (id -1) is never painted.
@@ -85,20 +85,6 @@ def base_label(label):
     if label not in LABELS and label.endswith("group"):
         return label[: -len("group")], True
     return label, False
-
-
-def read_polygons(path):
-    """(height, width, objects) of a gtFine polygons file; ValueError if unusable."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        height, width = int(data["imgHeight"]), int(data["imgWidth"])
-        objects = data["objects"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{type(e).__name__}: {e}") from e
-    if height <= 0 or width <= 0 or not isinstance(objects, list):
-        raise ValueError(f"size {width}x{height} and objects list {type(objects).__name__}")
-    return height, width, objects
 
 
 def _polygon(obj):
@@ -328,14 +314,8 @@ def convert_cityscapes(gtfine_root, split, out_json, citypersons_root=None, stri
         raise FileNotFoundError(f"{os.path.join(citypersons_root, split)} does not exist (give "
                                 "the gtBboxCityPersons folder as --citypersons-root)")
     images, anns = [], []
-    for path in tqdm(files, desc=f"cityscapes {split}", unit="img", disable=not progress):
-        try:
-            height, width, objects = read_polygons(path)
-        except ValueError as e:
-            skips.skip(path, f"malformed annotation: {e}")
-            continue
-        city = os.path.basename(os.path.dirname(path))
-        stem = os.path.basename(path)[: -len(POLYGONS_SUFFIX)]
+    bar = tqdm(files, desc=f"cityscapes {split}", unit="img", disable=not progress)
+    for path, city, stem, height, width, objects in read_cityscapes_files(bar, POLYGONS_SUFFIX, skips):
         instances = person_instances(objects, height, width, path, skips, counts)
         cp_objects = None
         if citypersons_root:

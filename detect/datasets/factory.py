@@ -16,13 +16,14 @@ and the names of a YAML file of named datasets (``datasets_file``:
 A ``_person`` suffix keeps only the person class (remapped to id 1), for
 pedestrian training on VOC or COCO; names joined with ``+`` are concatenated.
 Each name resolves through ``DATASETS``, one row per kind: the pattern, the
-reader and the metrics ``tools/reval.py`` and ``tools/test_net.py`` report
-by default.
+reader and the layout (voc, coco or citypersons), from which
+detect/evaluation/dispatch.py chooses the metrics ``tools/reval.py`` and
+``tools/test_net.py`` report by default (``dataset_layout``).
 """
 import dataclasses
 import os
 import re
-from typing import Callable, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 
@@ -41,13 +42,13 @@ class DatasetKind:
 
     pattern: a regex the whole name (without ``_person``) must match.
     read: (match, data_dir, strict, check_images) -> Dataset.
-    metrics: default metric names (detect/evaluation/dispatch.py).
+    layout: "voc", "coco" or "citypersons": how the set is annotated.
     shown: the pattern as the error message and README show it.
     """
 
     pattern: str
     read: Callable
-    metrics: Tuple[str, ...]
+    layout: str
     shown: str
 
 
@@ -84,13 +85,13 @@ def _toy(m, data_dir, strict, check_images):
 
 
 DATASETS = (  # the first row whose pattern matches wins
-    DatasetKind(r"voc_(\d{4})_(\w+)", _voc, ("voc07",), "voc_<year>_<split>"),
-    DatasetKind(r"coco_(2014|2017)_(\w+)", _coco, ("coco",), "coco_<2014|2017>_<split>"),
-    DatasetKind(r"citypersons_(\w+)", _citypersons, ("mr", "voc07"), "citypersons_<split>"),
-    DatasetKind(r"toy_coco_(train|test)", _toy_coco, ("coco",), "toy_coco_<train|test>"),
-    DatasetKind(r"toy_(train|test)", _toy, ("voc07",), "toy_<train|test>"),
+    DatasetKind(r"voc_(\d{4})_(\w+)", _voc, "voc", "voc_<year>_<split>"),
+    DatasetKind(r"coco_(2014|2017)_(\w+)", _coco, "coco", "coco_<2014|2017>_<split>"),
+    DatasetKind(r"citypersons_(\w+)", _citypersons, "citypersons", "citypersons_<split>"),
+    DatasetKind(r"toy_coco_(train|test)", _toy_coco, "coco", "toy_coco_<train|test>"),
+    DatasetKind(r"toy_(train|test)", _toy, "voc", "toy_<train|test>"),
 )
-PERSON_SUFFIX = "_person"  # pedestrian metrics: MR^-2, then the base set's AP
+PERSON_SUFFIX = "_person"  # the person class only: a pedestrian set
 PATTERNS = (tuple(k.shown for k in DATASETS) + by_path.SHOWN
             + ("<a name of --datasets-file>", "<any of these>_person", "<name>+<name>"))
 
@@ -201,18 +202,30 @@ def get_dataset(name, data_dir="data", strict=False, check_images=True, datasets
     return dataset
 
 
-def default_metrics(name, datasets_file=None):
-    """The metrics of the table's row for ``name`` (its first part if joined;
-    a path spec or a file's entry: its format's, or the entry's own);
-    with ``_person``, MR^-2 and then the row's AP metric."""
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What a dataset name says of its annotations, for choosing metrics.
+
+    format: "voc", "coco" or "citypersons" (of the name's first part when
+      joined with ``+``).
+    person: True when any part keeps only the person class (``_person``).
+    metrics: a datasets file entry's own ``metrics:`` list, else None.
+    """
+
+    format: str
+    person: bool
+    metrics: Optional[Tuple[str, ...]] = None
+
+
+def dataset_layout(name, datasets_file=None):
+    """The Layout of ``name`` (see the module docstring); ValueError for an
+    unknown name."""
     parts = _parts(name)
     found = _entry(parts[0], datasets_file)
     if found:
         entry, _ = found
-        metrics = entry.get("metrics") or by_path.DEFAULT_METRICS[entry["format"]]
+        form, metrics = entry["format"], entry.get("metrics")
     else:
-        metrics = _kind(parts[0])[0].metrics
+        form, metrics = _kind(parts[0])[0].layout, None
     person = any((_entry(p, datasets_file) or _kind(p)[::2])[-1] for p in parts)
-    if person:
-        return ["mr"] + [x for x in metrics if x != "mr"][:1]
-    return list(metrics)
+    return Layout(form, person, metrics)

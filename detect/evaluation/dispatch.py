@@ -3,9 +3,10 @@
 Metrics: voc07 (VOC2007 11-point AP), voc (VOC2010+ area AP), coco (box AP
 through pycocotools), coco_segm (mask AP; needs "segmentation" in the
 results), mr (pedestrian log-average miss rate MR^-2). The default for a
-dataset name comes from the table in detect/datasets/factory.py (VOC-layout
-sets: voc07; COCO sets: coco; pedestrian sets (citypersons_*, *_person):
-mr, then the base set's AP).
+dataset name follows its layout (detect/datasets/factory.py, dataset_layout):
+VOC-layout sets voc07, COCO sets coco, pedestrian sets (citypersons_*,
+*_person) mr and then the base set's AP; a datasets file entry's own
+``metrics:`` list comes first.
 
 Before any metric every detection is checked (validation.py); what was
 dropped is counted in the report and in the figures ("dropped_detections").
@@ -16,15 +17,17 @@ against (the evaluators say which).
 import collections
 import math
 
-from detect.datasets.factory import default_metrics
+from detect.datasets.factory import dataset_layout
 from detect.evaluation.coco_eval import evaluate_coco
 from detect.evaluation.miss_rate import evaluate_miss_rate
 from detect.evaluation.results import category_to_class
 from detect.evaluation.validation import validate_results
 from detect.evaluation.voc_eval import evaluate_voc
+from detect.metric_names import METRICS
 
-METRICS = ("voc07", "voc", "coco", "coco_segm", "mr")
 PERSON_CLASSES = ("person", "pedestrian")
+# the metrics of each dataset layout (dataset_layout's format)
+LAYOUT_METRICS = {"voc": ("voc07",), "coco": ("coco",), "citypersons": ("mr", "voc07")}
 
 __all__ = ["METRICS", "default_metrics", "evaluate", "table"]
 
@@ -35,6 +38,18 @@ def table(title, rows, value_name):
     lines = [title, f"  {'class':<{width}}  {value_name:>8}"]
     lines += [f"  {name:<{width}}  {value:8.4f}" for name, value in rows]
     return "\n".join(lines)
+
+
+def default_metrics(name, datasets_file=None):
+    """The metric names ``tools/test_net.py`` and ``tools/reval.py`` report
+    for the dataset ``name`` (detect.datasets.get_dataset's names): its
+    datasets file entry's ``metrics:``, else its layout's; for a pedestrian
+    set (``_person``), MR^-2 first and then the layout's AP metric."""
+    layout = dataset_layout(name, datasets_file)
+    metrics = layout.metrics or LAYOUT_METRICS[layout.format]
+    if layout.person:
+        return ["mr"] + [x for x in metrics if x != "mr"][:1]
+    return list(metrics)
 
 
 def _person_class(dataset):

@@ -245,7 +245,7 @@ def resnet(weights="", levels=(4,), depth=50, stride_in_1x1=False, norm_eps=1e-5
     backbone = _backbone("resnet", inputs, outputs, levels, 512, box_head,
                          ["stem_"] + [f"res{s}_" for s in range(2, 6)])
     if weights:
-        from detect.weights.zoo import load_backbone_weights
+        from detect.modeling.load_weights import load_backbone_weights
 
         check_exists(weights, "resnet")
         load_backbone_weights(backbone.body, weights)

@@ -3,9 +3,11 @@
 model's variables, checked both ways.
 
     arch = ARCHITECTURES[("torchvision", "maskrcnn_resnet50_fpn")]
-    report = load_into(model, read_state_dict(path), arch, path)
+    values, sources, report = map_state(read_state_dict(path), arch.mapping(), path)
 
-A map is names and layouts only (DESIGN.md): PyTorch's OIHW convolution
+This module knows names, not models: it gives arrays by our variable
+paths, and detect/modeling/load_weights.py puts them onto a built model's
+variables. A map is names and layouts only (DESIGN.md): PyTorch's OIHW convolution
 kernels become HWIO, its [out, in] linear weights [in, out], its
 [in, out, kh, kw] transposed-convolution kernels [kh, kw, out, in], and the
 first fc layer's rows go from PyTorch's (C, H, W) flattening to ours
@@ -109,18 +111,23 @@ def _bn(ours, theirs):
             f"{ours}/moving_variance": (f"{theirs}.running_var", same)}
 
 
-def _resnet_mapping(stages, depth, stem, block, conv, norm, shortcut, bn=None):
-    """Our resnet (resnet.py) <- a zoo's ResNet names. stem: (conv weight,
-    norm) names; block(stage, b): a block's prefix; conv(k) and norm(k):
-    the suffixes of conv k's weight and BatchNorm; shortcut: (weight, norm)
-    suffixes of the projection; bn(ours, theirs): a BatchNorm's map (_bn)."""
-    from detect.modeling.resnet import BLOCKS
+# the blocks of stages res2..res5 of a ResNet-50 (He et al. 2016, Table 1),
+# the depth of every zoo architecture here; the model's own table of depths
+# is detect/modeling/resnet.py's BLOCKS, which ImageNet backbones pass in
+RESNET50_BLOCKS = (3, 4, 6, 3)
 
+
+def _resnet_mapping(stages, blocks, stem, block, conv, norm, shortcut, bn=None):
+    """Our resnet (resnet.py) <- a zoo's ResNet names. blocks: the block
+    count of res2..res5; stem: (conv weight, norm) names; block(stage, b):
+    a block's prefix; conv(k) and norm(k): the suffixes of conv k's weight
+    and BatchNorm; shortcut: (weight, norm) suffixes of the projection;
+    bn(ours, theirs): a BatchNorm's map (_bn)."""
     bn = bn or _bn
     m = {"stem_conv/kernel": (stem[0], conv_kernel)}
     m.update(bn("stem_bn", stem[1]))
     for stage in stages:
-        for b in range(BLOCKS[depth][stage - 2]):
+        for b in range(blocks[stage - 2]):
             ours, theirs = f"res{stage}_{b}", block(stage, b)
             for k in (1, 2, 3):
                 m[f"{ours}_conv{k}/kernel"] = (f"{theirs}{conv(k)}", conv_kernel)
@@ -131,9 +138,9 @@ def _resnet_mapping(stages, depth, stem, block, conv, norm, shortcut, bn=None):
     return m
 
 
-def torchvision_resnet_mapping(prefix="backbone.body.", depth=50, top_level=5):
+def torchvision_resnet_mapping(prefix="backbone.body.", blocks=RESNET50_BLOCKS, top_level=5):
     """Our resnet backbone <- torchvision's ResNet names (layer<s-1>.<b>)."""
-    return _resnet_mapping(range(2, top_level + 1), depth, (f"{prefix}conv1.weight", f"{prefix}bn1"),
+    return _resnet_mapping(range(2, top_level + 1), blocks, (f"{prefix}conv1.weight", f"{prefix}bn1"),
                            lambda stage, b: f"{prefix}layer{stage - 1}.{b}", lambda k: f".conv{k}.weight",
                            lambda k: f".bn{k}", (".downsample.0.weight", ".downsample.1"))
 
@@ -190,10 +197,10 @@ def _then(*steps):
     return convert
 
 
-def detectron2_resnet_mapping(prefix="backbone.bottom_up.", stages=(2, 3, 4, 5), depth=50):
-    """Our resnet backbone <- detectron2's ResNet names (res<s>.<b>.conv<k>,
+def detectron2_resnet_mapping(prefix="backbone.bottom_up.", stages=(2, 3, 4, 5)):
+    """Our resnet backbone <- detectron2's ResNet-50 names (res<s>.<b>.conv<k>,
     its FrozenBatchNorm as conv<k>.norm)."""
-    return _resnet_mapping(stages, depth, (f"{prefix}stem.conv1.weight", f"{prefix}stem.conv1.norm"),
+    return _resnet_mapping(stages, RESNET50_BLOCKS, (f"{prefix}stem.conv1.weight", f"{prefix}stem.conv1.norm"),
                            lambda stage, b: f"{prefix}res{stage}.{b}", lambda k: f".conv{k}.weight",
                            lambda k: f".conv{k}.norm", (".shortcut.weight", ".shortcut.norm"))
 
@@ -343,7 +350,8 @@ class LoadReport:
     ignored: list
 
 
-def _fmt(names, limit=6):
+def short_list(names, limit=6):
+    """The first ``limit`` names, sorted, and how many there are in all."""
     names = sorted(names)
     return ", ".join(names[:limit]) + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
@@ -356,12 +364,12 @@ def _source_names(state, mapping, path, canonical=canonical_torchvision_names, i
     absent = [f"{src} (for {ours})" for ours, (src, _) in mapping.items() if src not in names]
     if absent:
         raise WeightsFileError(f"{path} lacks {len(absent)} tensors of this architecture: "
-                               f"{_fmt(absent)}. Is it a checkpoint of another model?")
+                               f"{short_list(absent)}. Is it a checkpoint of another model?")
     used = {names[src] for src, _ in mapping.values()}
     left = [n for n in state if n not in used and not ignore.search(n)]
     if left:
         raise WeightsFileError(f"{path} has {len(left)} tensors this architecture does not use: "
-                               f"{_fmt(left)}. Is it a checkpoint of another model (--arch)?")
+                               f"{short_list(left)}. Is it a checkpoint of another model (--arch)?")
     return names, [n for n in state if n not in used]
 
 
@@ -381,37 +389,6 @@ def map_state(state, mapping, path, canonical=canonical_torchvision_names, ignor
             raise WeightsFileError(f"{path}: {names[src]} holds NaN or inf")
         values[ours], sources[ours] = value, (names[src], array.shape)
     return values, sources, LoadReport(len(values), len({n for n, _ in sources.values()}), ignored)
-
-
-def load_into(variables, state, mapping, path, canonical=canonical_torchvision_names,
-              ignore=IGNORED):
-    """Sets ``variables`` (a list of tf.Variables, by ``.path``) from the
-    source arrays ``state`` through ``mapping``.
-
-    Nothing is assigned unless every check passes: the map_state checks,
-    every variable of the model in the map and the map's in the model, and
-    every shape fitting after the layout change. Each failure is a
-    WeightsFileError naming the file and the tensors.
-    """
-    by_path = {v.path: v for v in variables}
-    missing_vars = [p for p in by_path if p not in mapping]
-    unknown = [p for p in mapping if p not in by_path]
-    if missing_vars or unknown:
-        raise WeightsFileError(
-            f"{path}: the model and the architecture map differ (a config that does not rebuild "
-            f"this architecture?): model variables without a source: {_fmt(missing_vars) or 'none'}; "
-            f"mapped names the model lacks: {_fmt(unknown) or 'none'}")
-    values, sources, report = map_state(state, mapping, path, canonical, ignore)
-    for ours, value in values.items():
-        want = tuple(by_path[ours].shape)
-        if value.shape != want:
-            name, shape = sources[ours]
-            raise WeightsFileError(f"{path}: {name} has shape {list(shape)}, which gives "
-                                   f"{list(value.shape)}; {ours} needs {list(want)} (another class "
-                                   "count or architecture?)")
-    for ours, value in values.items():
-        by_path[ours].assign(value)
-    return report
 
 
 def identify_architecture(state, path):
@@ -435,7 +412,7 @@ def ones_like(w):
     return np.ones_like(w)
 
 
-def caffe2_resnet_mapping(depth=50, top_level=5):
+def caffe2_resnet_mapping(blocks=RESNET50_BLOCKS, top_level=5):
     """Our resnet backbone <- the MSRA ResNet's Caffe2 blob names
     (detectron2's ImageNetPretrained/MSRA/R-50.pkl: conv1_w, res_conv1_bn_s,
     res<s>_<b>_branch2{a,b,c}_w, ..._branch1_w for projections). Their
@@ -447,28 +424,6 @@ def caffe2_resnet_mapping(depth=50, top_level=5):
                 f"{ours}/moving_mean": (f"{blob}_s", zeros_like),
                 f"{ours}/moving_variance": (f"{blob}_s", ones_like)}
     branch = " abc"
-    return _resnet_mapping(range(2, top_level + 1), depth, ("conv1_w", "res_conv1_bn"),
+    return _resnet_mapping(range(2, top_level + 1), blocks, ("conv1_w", "res_conv1_bn"),
                            lambda stage, b: f"res{stage}_{b}", lambda k: f"_branch2{branch[k]}_w",
                            lambda k: f"_branch2{branch[k]}_bn", ("_branch1_w", "_branch1_bn"), bn)
-
-
-def load_backbone_weights(body, path):
-    """An ImageNet ResNet into the resnet backbone's body: torchvision's
-    state dict (resnet50-*.pth; its fc classifier left out) or the MSRA
-    Caffe2 blobs detectron2 trains from (R-50.pkl; fc1000 and the
-    *_momentum blobs left out). Stages past the body's top are left out."""
-    from detect.weights.read import read_state_dict
-
-    state = read_state_dict(path)
-    top = max(k for k in range(2, 6) if any(v.path.startswith(f"res{k}_") for v in body.weights))
-    if "conv1_w" in state:  # Caffe2 blob names
-        depth = 101 if "res4_22_branch2a_w" in state else 50
-        mapping = caffe2_resnet_mapping(depth, top)
-        state = {k: v for k, v in state.items() if not k.startswith("fc1000")
-                 and not k.endswith("_momentum") and not (top < 5 and k.startswith("res5_"))}
-    else:
-        depth = 101 if any(k.startswith("layer3.22.") for k in state) else 50
-        mapping = torchvision_resnet_mapping(prefix="", depth=depth, top_level=top)
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")
-                 and not (top < 5 and k.startswith("layer4."))}
-    return load_into(body.weights, state, mapping, path, canonical=lambda s: {k: k for k in s})

@@ -9,7 +9,8 @@ import numpy as np
 import yaml
 import pytest
 
-from detect.datasets import BadInputError, dataset_label, default_metrics, get_dataset
+from detect.datasets import BadInputError, dataset_label, get_dataset
+from detect.evaluation import default_metrics
 from detect.datasets.by_path import absolute_spec, read_datasets_file
 from detect.datasets.toy import VOC_DIR
 from tests.datasets.trees import make_coco, toy_root, voc_xml, write_jpeg

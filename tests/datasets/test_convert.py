@@ -68,6 +68,7 @@ def test_bad_images_are_fixed_or_skipped(tmp_path):
         convert(ds, os.path.join(root, "out", "strict"), num_shards=1, workers=1, strict=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool,name", [("convert_voc.py", "toy_test"),
                                        ("convert_coco.py", "toy_coco_test")])
 def test_command_line_tools(toy, tmp_path, tool, name):
@@ -144,6 +145,7 @@ def _running(pid):
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the process table from /proc")
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGKILL"])
 def test_killed_converter_leaves_no_worker_processes(tmp_path, sig):
     # Every image is a FIFO with no writer: the workers block opening it, so

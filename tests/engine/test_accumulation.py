@@ -40,6 +40,7 @@ def _check(data_dir, tmp_path, cfg, splits):
     return json.loads(line[len("RESULT "):])
 
 
+@pytest.mark.slow
 def test_every_split_of_four_images_gives_the_same_update(data_dir, tmp_path):
     """4 x 1 image, 2 micro-steps x 2, 4 micro-steps x 1, 2 logical CPU
     devices x 2 micro-steps x 1 (in a tf.while_loop, and unrolled as under
@@ -55,6 +56,7 @@ def test_every_split_of_four_images_gives_the_same_update(data_dir, tmp_path):
             assert s[key] < 1e-5, (key, s)
 
 
+@pytest.mark.slow
 def test_micro_steps_of_a_mask_model_equal_replicas(data_dir, tmp_path):
     """The mask loss is a mean over each micro-batch's foreground RoIs, as
     over each replica's: 2 replicas x 2 images equal 1 device x 2 micro-steps
@@ -128,6 +130,7 @@ def test_the_machine_memory_is_known_here():
     assert limit > memory_check.resident_bytes() and how
 
 
+@pytest.mark.slow
 def test_train_net_says_how_the_batch_is_made(data_dir, tmp_path, capsys):
     main = tool("train_net").main
     out = str(tmp_path / "run")
@@ -145,6 +148,7 @@ def test_train_net_says_how_the_batch_is_made(data_dir, tmp_path, capsys):
     assert code == 2 and "TRAIN.IMS_PER_BATCH 3 over 1 replica is 3 images per replica" in err
 
 
+@pytest.mark.slow
 def test_train_net_stops_with_a_message_not_a_kill(data_dir, tmp_path):
     """A limit below what the process already holds: the watch of the first
     iteration stops it with exit 2 and the message (in its own process: it
@@ -164,6 +168,7 @@ def test_train_net_stops_with_a_message_not_a_kill(data_dir, tmp_path):
     assert not os.path.exists(os.path.join(out, "checkpoints", "ckpt-1.index"))  # nothing half-written
 
 
+@pytest.mark.slow
 def test_out_of_device_memory_later_saves_and_names_a_smaller_setting(data_dir, tmp_path, capsys,
                                                                       monkeypatch):
     """A ResourceExhaustedError at iteration 2 (a larger image than before):

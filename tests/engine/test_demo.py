@@ -107,6 +107,7 @@ def test_masks_are_drawn_translucent_in_their_class_colour():
     assert class_color(1) != class_color(2)
 
 
+@pytest.mark.slow
 def test_mask_model_writes_rle_masks_and_filters_classes(tmp_path, capsys):
     from pycocotools import mask as mask_utils
 

@@ -49,6 +49,7 @@ def _result(stdout):
     return json.loads(lines[-1][len("RESULT "):])
 
 
+@pytest.mark.slow
 def test_a_mirrored_step_on_two_devices_equals_one_device(data_dir, tmp_path):
     """Same gradients (the momentum slots after one step), weights, BatchNorm
     statistics and losses, within 1e-5 of each tensor's largest entry."""
@@ -75,6 +76,7 @@ def _train_net(data_dir, out, extra, tfrecords=True):
             + extra + ["--set", *TINY, *ACCUMULATE])
 
 
+@pytest.mark.slow
 def test_train_net_mirrored_on_two_cpu_devices_and_resume(data_dir, tmp_path):
     out = str(tmp_path / "run")
     for iters, extra in (("2", []), ("3", ["--resume"])):
@@ -122,6 +124,7 @@ def _finish(procs, timeout):
     return outs
 
 
+@pytest.mark.slow
 def test_multi_worker_two_processes_resume_and_a_killed_worker(data_dir, tmp_path):
     out, tmp = str(tmp_path / "run"), tmp_path / "tmp"
     procs = _start_workers(data_dir, out, ["--iters", "4"], tmp)

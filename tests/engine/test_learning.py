@@ -27,6 +27,8 @@ from detect.datasets.toy import write_toy_dataset
 from detect.engine.trainer import Trainer
 from detect.modeling.build import build_model
 
+pytestmark = pytest.mark.slow  # learning checks: each head overfits a batch, a short toy run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["TRAIN.SCALES", "[96]", "TRAIN.MAX_SIZE", "128", "TEST.SCALES", "[96]", "TEST.MAX_SIZE", "128",
          "TRAIN.WARMUP_ITERS", "50", "TRAIN.SNAPSHOT_ITERS", "1000", "TRAIN.IMS_PER_BATCH", "2",

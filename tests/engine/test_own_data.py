@@ -44,6 +44,7 @@ def trained(tmp_path_factory):
     return voc, out
 
 
+@pytest.mark.slow
 def test_eval_period_logs_figures_and_keeps_the_best(trained, capsys):
     voc, out = trained
     log = [json.loads(line) for line in open(os.path.join(out, "eval_log.jsonl"))]
@@ -115,6 +116,7 @@ def test_converter_takes_a_set_by_path(trained, tmp_path):
     assert sum(1 for _ in tf.data.TFRecordDataset(str(shard))) == 4
 
 
+@pytest.mark.slow
 def test_a_failed_evaluation_saves_the_model_first(trained, tmp_path, monkeypatch, capsys):
     from detect.engine.periodic_eval import PeriodicEvaluator
 
@@ -235,6 +237,7 @@ def test_finetune_config_without_its_pretrained_model_is_a_message(trained, tmp_
     assert not os.path.exists(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_from_its_last_evaluation(trained, tmp_path, capsys):
     """Killed between evaluations (here: iteration 3's checkpoint and log
     line removed, as a kill -9 before them leaves the run), --resume goes on

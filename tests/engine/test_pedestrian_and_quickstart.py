@@ -9,6 +9,8 @@ import pytest
 
 from tests.datasets.trees import make_voc
 
+pytestmark = pytest.mark.slow  # toy runs of the pedestrian config and the quick start chain
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The tiny backbone (random initialization: MODEL.WEIGHTS "", not the config's imagenet).
 SMALL = ["MODEL.BACKBONE", "tiny", "MODEL.WEIGHTS", "", "MODEL.POOLER", "roi_align",

@@ -82,6 +82,7 @@ def _roi_op_dtypes(graph):
             if n.op in ("DetectRoiAlign", "DetectRoiPool", "DetectPsRoiPool")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
 def test_one_step_under_each_policy(precision, batch, float32_losses, tmp_path):
     losses, finite, trainer = _one_step(precision, batch, str(tmp_path))
@@ -130,6 +131,7 @@ def test_one_step_under_each_policy(precision, batch, float32_losses, tmp_path):
         assert out[k].dtype == tf.float32 and np.isfinite(out[k].numpy()).all(), k
 
 
+@pytest.mark.slow
 def test_mixed_float16_accumulates_under_the_loss_scale(batch, float32_losses, tmp_path):
     """2 micro-steps of 1 image (batching.py): the loss-scaled gradients are
     summed, then unscaled and checked once; the losses are float32's."""
@@ -164,7 +166,7 @@ def _outputs(precision, batch):
         return [v.numpy() for v in model.variables], {k: tf.cast(v, tf.float32).numpy() for k, v in out.items()}
 
 
-@pytest.mark.parametrize("precision", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("precision", [pytest.param("mixed_float16", marks=pytest.mark.slow), "mixed_bfloat16"])
 def test_same_function_within_the_rounding(precision, batch):
     weights, want = _outputs("float32", batch)
     low_weights, got = _outputs(precision, batch)
@@ -189,6 +191,7 @@ def test_the_policy_is_put_back_and_a_bad_name_is_an_error():
             pass
 
 
+@pytest.mark.slow
 def test_mixed_float16_skips_an_overflowing_step_and_goes_on(batch, tmp_path):
     cfg = _cfg("mixed_float16")
     tf.keras.utils.set_random_seed(0)

@@ -34,6 +34,7 @@ def _args(data_dir, out, *extra):
             "--set", *TINY]
 
 
+@pytest.mark.slow
 def test_profile_writes_a_trace_and_an_op_table(train_net_main, data_dir, tmp_path, capsys):
     out = str(tmp_path / "run")
     assert train_net_main(_args(data_dir, out, "--iters", "3", "--profile", "2,3")) == 0

@@ -80,6 +80,7 @@ def test_a_run_stopped_midway_writes_what_it_has(setup, tmp_path, capsys, monkey
     assert {d["image_id"] for d in partial} <= {"test_000000", "test_000001"} and partial
 
 
+@pytest.mark.slow
 def test_mask_model_writes_rle_masks_and_reports_mask_ap(setup, tmp_path, capsys):
     from pycocotools import mask as mask_utils
 
@@ -114,6 +115,7 @@ def test_mask_model_writes_rle_masks_and_reports_mask_ap(setup, tmp_path, capsys
     assert figures["coco_segm"]["stats"]["AR100"] > 0  # some mask overlaps an object
 
 
+@pytest.mark.slow
 def test_mask_model_on_images_without_detections(setup, tmp_path):
     data, _, test_net = setup
     run = str(tmp_path / "mask_run")

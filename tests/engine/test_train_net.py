@@ -37,6 +37,7 @@ def _files(folder):
     return out
 
 
+@pytest.mark.slow
 def test_a_failed_resume_keeps_the_run_and_names_the_setting(train_net_main, data_dir, tmp_path, capsys):
     out = str(tmp_path / "run")
     common = ["--no-progress", "--data-dir", data_dir, "--output", out]

@@ -39,6 +39,7 @@ def _setup(data_dir, out):
     return cfg, Trainer(cfg, build_model(cfg), data, out, log_every=1, image_every=2)
 
 
+@pytest.mark.slow
 def test_resume_restores_step_weights_and_optimizer(data_dir, tmp_path):
     cfg, t = _setup(data_dir, str(tmp_path))
     t.train(4, progress=False)
@@ -63,6 +64,7 @@ def _state(t):
     return [v.numpy() for v in list(t.model.variables) + list(t.optimizer.variables)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("poison", ["loss", "image"])
 def test_a_non_finite_step_is_not_applied_and_the_last_good_checkpoint_is_finite(data_dir, tmp_path,
                                                                                poison):
@@ -91,6 +93,7 @@ def test_a_non_finite_step_is_not_applied_and_the_last_good_checkpoint_is_finite
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_non_finite_variables_are_never_saved_nor_resumed_from(data_dir, tmp_path):
     cfg, t = _setup(data_dir, str(tmp_path))
     t.train(2, progress=False)
@@ -138,6 +141,7 @@ def test_leftovers_of_a_killed_save_are_removed_at_start(data_dir, tmp_path):
     assert "notes.txt" in left and "ckpt-1.index" in left
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_first(data_dir, tmp_path):
     cfg, t = _setup(data_dir, str(tmp_path))
     real_iter = iter(t.dataset)
@@ -161,6 +165,7 @@ def test_ctrl_c_saves_a_checkpoint_first(data_dir, tmp_path):
     assert t.manager.latest_checkpoint.endswith("ckpt-4")
 
 
+@pytest.mark.slow
 def test_tools_end_to_end(data_dir, tmp_path):
     out = str(tmp_path / "run")
     common = [sys.executable]

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from detect.datasets import DATASETS, default_metrics
+from detect.datasets import DATASETS
 from detect.datasets.dataset import Dataset
-from detect.evaluation import METRICS, evaluate, validate_results
+from detect.evaluation import METRICS, default_metrics, evaluate, validate_results
+from detect.evaluation.dispatch import LAYOUT_METRICS
 
 
 def _record(image_id, boxes, classes):
@@ -76,7 +77,8 @@ def test_evaluate_reports_drops_and_refuses_empty_inputs():
 
 
 def test_names_resolve_through_one_table_with_their_metrics():
-    assert all(set(kind.metrics) <= set(METRICS) for kind in DATASETS)
+    assert {kind.layout for kind in DATASETS} == set(LAYOUT_METRICS)
+    assert all(set(m) <= set(METRICS) for m in LAYOUT_METRICS.values())
     assert default_metrics("voc_2007_test") == ["voc07"]
     assert default_metrics("voc_2007_trainval+voc_2012_trainval") == ["voc07"]
     assert default_metrics("coco_2017_val") == ["coco"]

@@ -58,6 +58,7 @@ def exported(tiny_export, picture_files, tmp_path_factory):
     return expected, json.loads(results.read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_export_loaded_elsewhere_equals_in_process_detect(exported, arch):
     expected, results = exported
@@ -67,6 +68,7 @@ def test_export_loaded_elsewhere_equals_in_process_detect(exported, arch):
     assert out["detection_class_names"] == [CLASS_NAMES[c] for c in out["detection_classes"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_bytes_signature_equals_tensor_signature(exported, arch):
     _, results = exported
@@ -77,6 +79,7 @@ def test_bytes_signature_equals_tensor_signature(exported, arch):
     assert_same_detections(from_outputs(r["jpeg"]), from_outputs(r["jpeg_tensor"]), f"{arch} jpeg")
 
 
+@pytest.mark.slow
 def test_bare_tensorflow_load_fails_and_the_export_carries_its_metadata(exported):
     _, results = exported
     assert results["detect_imported_before_bare_load"] is False

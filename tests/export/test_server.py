@@ -70,6 +70,7 @@ def expected(loaded, rgb):
     return from_outputs(loaded.signatures["serving_default"](images=tf.constant(rgb[None])))
 
 
+@pytest.mark.slow
 def test_status_metadata_and_predictions_in_every_form(server):
     url, loaded = server
     rgb, png, jpeg = picture()
@@ -169,6 +170,7 @@ def test_bad_requests_get_4xx_with_a_json_error_and_the_server_keeps_serving(ser
     conn.close()
 
 
+@pytest.mark.slow
 def test_50_concurrent_requests_are_answered_correctly(server):
     url, loaded = server
     images = [picture(seed=s) for s in (1, 2, 3)]
@@ -194,6 +196,7 @@ def test_binds_to_localhost_by_default(tiny_export):
         server.server_close()
 
 
+@pytest.mark.slow
 def test_mask_answers_as_rle_or_dense(tmp_path):
     from pycocotools import mask as mask_utils
 

@@ -28,6 +28,7 @@ import kernel_checks  # noqa: E402
 
 
 @needs_nvcc
+@pytest.mark.slow
 def test_cuda_launchers_compile_and_export(tmp_path):
     lib = kernel_checks.build(str(tmp_path / "harness.so"), cuda_arch="90", nvcc=NVCC)
     handle = ctypes.CDLL(lib)
@@ -47,6 +48,7 @@ def test_common_cuda_sources_compile(tmp_path):
 
 
 @needs_nvcc
+@pytest.mark.slow
 def test_gpu_op_kernels_type_check():
     candidates = [os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(NVCC))), "include"),
                   os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "include"),

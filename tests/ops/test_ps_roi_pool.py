@@ -6,6 +6,7 @@ import tensorflow as tf
 from detect import ops_reference
 from detect.ops import ps_roi_pool
 from detect.ops_reference import cases
+from tests.ops.gradients import assert_backward_matches_and_repeats, assert_gradient_matches_numeric
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -37,10 +38,7 @@ def test_gradient_matches_numeric():
     rng = np.random.default_rng(2)
     f = tf.constant(cases.features(rng, (2, 6, 7, 2 * 2 * 2)))
     rois = tf.constant(cases.random_rois(rng, 6, 2, 6 * 8, 7 * 8, cell=8))
-    theoretical, numerical = tf.test.compute_gradient(
-        lambda x: ps_roi_pool(x, rois, 2, 2, 1 / 8), [f], delta=1e-6)
-    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
-    assert np.abs(theoretical[0]).sum() > 0
+    assert_gradient_matches_numeric(lambda x: ps_roi_pool(x, rois, 2, 2, 1 / 8), f)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -50,19 +48,10 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
     f = tf.constant(cases.features(rng, (2, 8, 9, D * G * G), dtype))
     rois = cases.random_rois(rng, 20, 2, 8 * 16, 9 * 16)
     upstream = rng.normal(size=(20, G, G, D)).astype(dtype)
-
-    def grad():
-        with tf.GradientTape() as tape:
-            tape.watch(f)
-            out = ps_roi_pool(f, rois, D, G)
-        return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
-
-    g1 = grad()
     ref = ops_reference.ps_roi_pool_grad(f.shape, rois, upstream.astype(np.float64), D, G, 1 / 16,
                                          geom=dtype)
-    np.testing.assert_allclose(g1, ref, rtol=1e-5, atol=1e-6)
-    for _ in range(3):
-        assert np.array_equal(grad(), g1)
+    assert_backward_matches_and_repeats(lambda x: ps_roi_pool(x, rois, D, G), f, upstream, ref,
+                                        rtol=1e-5, atol=1e-6)
 
 
 def test_wrapper_shapes_and_tf_function():

@@ -11,6 +11,7 @@ import tensorflow as tf
 from detect import ops_reference
 from detect.ops import roi_align
 from detect.ops_reference import cases
+from tests.ops.gradients import assert_backward_matches_and_repeats, assert_gradient_matches_numeric
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -59,10 +60,7 @@ def test_gradient_matches_numeric(aligned):
     rng = np.random.default_rng(5)
     f = tf.constant(cases.features(rng, (2, 6, 7, 2)))
     rois = tf.constant(cases.random_rois(rng, 6, 2, 6 * 8, 7 * 8, cell=8))
-    theoretical, numerical = tf.test.compute_gradient(
-        lambda x: roi_align(x, rois, (3, 2), 1 / 8, 0, aligned), [f], delta=1e-6)
-    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
-    assert np.abs(theoretical[0]).sum() > 0
+    assert_gradient_matches_numeric(lambda x: roi_align(x, rois, (3, 2), 1 / 8, 0, aligned), f)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -71,19 +69,10 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
     f = tf.constant(cases.features(rng, (2, 8, 9, 48), dtype))
     rois = cases.random_rois(rng, 25, 2, 8 * 16, 9 * 16)
     upstream = rng.normal(size=(25, 4, 4, 48)).astype(dtype)
-
-    def grad():
-        with tf.GradientTape() as tape:
-            tape.watch(f)
-            out = roi_align(f, rois, (4, 4), 1 / 16, 2, True)
-        return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
-
-    g1 = grad()
     ref = ops_reference.roi_align_grad(f.shape, rois, upstream.astype(np.float64), 1 / 16, 2, True,
                                        geom=dtype)
-    np.testing.assert_allclose(g1, ref, rtol=1e-4, atol=1e-5)
-    for _ in range(3):
-        assert np.array_equal(grad(), g1)
+    assert_backward_matches_and_repeats(lambda x: roi_align(x, rois, (4, 4), 1 / 16, 2, True), f, upstream,
+                                        ref, rtol=1e-4, atol=1e-5)
 
 
 def test_wrapper_shapes_dtypes_and_graph_mode():

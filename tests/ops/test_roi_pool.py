@@ -7,6 +7,7 @@ from detect import ops_reference
 from detect.ops import roi_pool
 from detect.ops._loader import LIB
 from detect.ops_reference import cases
+from tests.ops.gradients import assert_backward_matches_and_repeats, assert_gradient_matches_numeric
 
 
 def _run(features, rois, pooled, scale):
@@ -59,10 +60,7 @@ def test_gradient_matches_numeric():
     rng = np.random.default_rng(7)
     f = tf.constant(cases.features(rng, (2, 6, 7, 2)))
     rois = tf.constant(cases.random_rois(rng, 5, 2, 6 * 8, 7 * 8, cell=8))
-    theoretical, numerical = tf.test.compute_gradient(
-        lambda x: roi_pool(x, rois, (2, 3), 1 / 8), [f], delta=1e-6)
-    np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
-    assert np.abs(theoretical[0]).sum() > 0
+    assert_gradient_matches_numeric(lambda x: roi_pool(x, rois, (2, 3), 1 / 8), f)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -71,16 +69,7 @@ def test_backward_matches_reference_and_is_deterministic(dtype):
     f = tf.constant(cases.features(rng, (2, 9, 11, 40), dtype))
     rois = cases.random_rois(rng, 30, 2, 9 * 16, 11 * 16)
     upstream = rng.normal(size=(30, 3, 3, 40)).astype(dtype)
-
-    def grad():
-        with tf.GradientTape() as tape:
-            tape.watch(f)
-            out = roi_pool(f, rois, (3, 3))
-        return tape.gradient(out, f, output_gradients=tf.constant(upstream)).numpy()
-
-    g1 = grad()
     _, arg = ops_reference.roi_pool(f.numpy(), rois, (3, 3), 1 / 16)
     ref = ops_reference.roi_pool_grad(f.shape, rois, arg, upstream.astype(np.float64))
-    np.testing.assert_allclose(g1, ref, rtol=1e-5, atol=1e-5)
-    for _ in range(3):
-        assert np.array_equal(grad(), g1)  # same bits every run
+    assert_backward_matches_and_repeats(lambda x: roi_pool(x, rois, (3, 3)), f, upstream, ref,
+                                        rtol=1e-5, atol=1e-5)

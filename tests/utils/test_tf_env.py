@@ -26,8 +26,8 @@ def _probe(onednn, env_value):
 
 @pytest.mark.parametrize("onednn, env_value, expected", [
     (True, None, "True"),    # asked for: on
-    (True, "0", "False"),    # the user's setting wins
-    (False, "1", "True"),    # not asked for, but set by the user
+    pytest.param(True, "0", "False", marks=pytest.mark.slow),   # the user's setting wins
+    pytest.param(False, "1", "True", marks=pytest.mark.slow),   # not asked for, but set by the user
 ])
 def test_onednn_request_and_user_setting(onednn, env_value, expected):
     assert _probe(onednn, env_value) == f"ONEDNN {expected}"

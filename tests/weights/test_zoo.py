@@ -99,7 +99,9 @@ def source_state(key, rng, style="flat"):
     return state, ours
 
 
-@pytest.mark.parametrize("key", TORCHVISION + DETECTRON2, ids=lambda k: k[1])
+@pytest.mark.parametrize("key", [k if k[1] in ("maskrcnn_resnet50_fpn", "faster_rcnn_R_50_C4_1x")
+                                 else pytest.param(k, marks=pytest.mark.slow)
+                                 for k in TORCHVISION + DETECTRON2], ids=lambda k: k[1])
 def test_map_covers_every_variable_and_tensor_once(key):
     model, mapping = model_of(key), zoo.ARCHITECTURES[key].mapping()
     paths = [v.path for v in model.variables]
@@ -112,6 +114,7 @@ def test_map_covers_every_variable_and_tensor_once(key):
                            "shortcut.weight")) for s in sources) == 53
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,style", [("maskrcnn_resnet50_fpn", "flat"), ("maskrcnn_resnet50_fpn", "new"),
                                         ("maskrcnn_resnet50_fpn_v2", "new")])
 def test_import_round_trip_and_tools_take_the_run(tmp_path, arch, style):
@@ -139,6 +142,7 @@ def test_import_round_trip_and_tools_take_the_run(tmp_path, arch, style):
         assert os.path.isfile(tmp_path / "demo" / "toy_sample_det.jpg")
 
 
+@pytest.mark.slow
 def test_detectron2_model_zoo_pickle_round_trip(tmp_path):
     """A model-zoo .pkl ({"model": {name: array}, "__author__", ...}) with
     its background last: scores move to row 0, box and mask rows for the
@@ -175,6 +179,7 @@ def _import_fails(tmp_path, state, match):
     assert not run.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".import-")]
 
 
+@pytest.mark.slow
 def test_missing_extra_and_misshapen_tensors_are_named(tmp_path):
     key = ("torchvision", "fasterrcnn_resnet50_fpn")
     state, _ = source_state(key, np.random.default_rng(2))
@@ -287,7 +292,7 @@ def test_detectron2_msra_r50_pkl_as_backbone_weights(tmp_path):
 def test_a_zoo_file_is_found_as_a_pretrained_detector(tmp_path):
     """train_net --weights FILE: the file is read once, recognized by its
     tensor names, and mapped to our variable paths."""
-    from detect.weights.finetune import find_pretrained
+    from detect.engine.finetune import find_pretrained
 
     key = ("torchvision", "fasterrcnn_resnet50_fpn")
     state, ours = source_state(key, np.random.default_rng(7))

@@ -4,7 +4,7 @@
 
 ``source`` is a run folder (train_net.py's, or tools/import_weights.py's)
 or a model zoo weights file, whose architecture is recognized by its tensor
-names (zoo.ARCHITECTURES). Every variable of ``model`` whose path and shape
+names (detect.weights.zoo.ARCHITECTURES). Every variable of ``model`` whose path and shape
 match the pretrained model's is copied (backbone, FPN, RPN, box and mask
 heads). The class-specific predictors (class scores, per-class box deltas,
 per-class mask maps) keep the rows of the classes whose names the two share
@@ -17,9 +17,11 @@ from typing import List, Optional
 
 import numpy as np
 
+from detect.engine.checkpoint import load_model, read_class_names
 from detect.weights.coco_classes import canonical_class
 from detect.weights.read import read_state_dict
 from detect.weights.torch_zip import WeightsFileError
+from detect.weights.zoo import identify_architecture
 
 # variable path suffix -> (axis of the class dimension, values per class)
 CLASS_SPECIFIC = {"roi_heads/cls_score/kernel": (1, 1), "roi_heads/cls_score/bias": (0, 1),
@@ -76,8 +78,6 @@ def find_pretrained(weights):
     """A Pretrained for MODEL.WEIGHTS naming a whole detector (a run folder,
     or a file of a zoo architecture, read once here); None for anything
     else (a backbone's weights, which the backbone reads)."""
-    from detect.weights.zoo import identify_architecture
-
     if _is_run(weights):
         return Pretrained(weights)
     if not os.path.isfile(weights) or weights.endswith((".h5", ".keras", ".npy")):
@@ -94,8 +94,6 @@ def find_pretrained(weights):
 
 def _values_and_names(pretrained):
     """(values by our variable path, class names) of a Pretrained or a path."""
-    from detect.engine.checkpoint import load_model, read_class_names
-
     if not isinstance(pretrained, Pretrained):
         path = pretrained
         if not os.path.exists(path):

@@ -11,9 +11,9 @@ import tensorflow as tf
 from detect.config import get_cfg, merge_from_file, merge_from_list
 from detect.datasets.toy import write_toy_dataset
 from detect.engine.checkpoint import load_model
+from detect.engine.finetune import find_pretrained, load_pretrained
 from detect.modeling.build import build_model
 from detect.weights import WeightsFileError
-from detect.weights.finetune import find_pretrained, load_pretrained
 from tests.engine.runs import ROOT, make_run, tool
 
 CFG = os.path.join(ROOT, "experiments", "cfgs", "toy_mask_rcnn.yml")
@@ -82,6 +82,7 @@ def test_another_architecture_is_refused(run, tmp_path):
         load_pretrained(model, str(bad), ["__background__", "a"])
 
 
+@pytest.mark.slow
 def test_train_net_fine_tunes_from_a_run(run, tmp_path, capsys):
     data = tmp_path / "data"
     write_toy_dataset(str(data / "toy"), num_train=2, num_test=1, seed=4, workers=1)
