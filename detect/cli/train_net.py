@@ -54,7 +54,7 @@ import tensorflow as tf
 from detect.config import (cfg_to_yaml, diff_cfg, get_cfg, merge_from_file,
                            merge_from_list, validate_cfg)
 from detect.datasets import BadInputError, dataset_label, get_dataset
-from detect.datasets.by_path import absolute_spec
+from detect.datasets.by_path import pin_datasets
 from detect.datasets.pipeline import build_pipeline, input_options
 from detect.datasets.records import has_masks
 from detect.engine import distribute
@@ -130,11 +130,8 @@ def setup(a, base=None):
         cfg.DATASETS.FILE = a.datasets_file
     if a.eval_period is not None:
         cfg.TEST.EVAL_PERIOD = a.eval_period
-    # paths made absolute: the run's config.yml reads the same data from any folder
-    if cfg.DATASETS.FILE:
+    if cfg.DATASETS.FILE:  # path specs are made absolute by main (pin_datasets)
         cfg.DATASETS.FILE = os.path.abspath(cfg.DATASETS.FILE)
-    cfg.DATASETS.TRAIN = absolute_spec(cfg.DATASETS.TRAIN)
-    cfg.DATASETS.TEST = absolute_spec(cfg.DATASETS.TEST)
     if a.strategy:
         cfg.TRAIN.STRATEGY = a.strategy
     return validate_cfg(cfg)
@@ -186,6 +183,11 @@ def main(argv=None):
         if a.resume and not a.cfg and os.path.exists(saved_cfg):
             cfg = setup(a, saved_cfg)
             print(f"config: {saved_cfg} (the run's own; --cfg not given)")
+        # paths made absolute (or, holding ':' or '+', stored structured in
+        # <out>/datasets.yml): the run's config.yml reads the same data from any folder
+        (cfg.DATASETS.TRAIN, cfg.DATASETS.TEST), pinned = pin_datasets(
+            [cfg.DATASETS.TRAIN, cfg.DATASETS.TEST], cfg.DATASETS.FILE or None, out)
+        cfg.DATASETS.FILE = pinned or ""
         datasets_file = cfg.DATASETS.FILE or None
         if not cfg.DATASETS.TRAIN:
             raise ValueError("no training set: pass --dataset (a name, coco:<annotations.json>:<image "

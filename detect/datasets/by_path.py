@@ -171,11 +171,67 @@ def read_datasets_file(path):
                 entry["metrics"] = tuple(value["metrics"])
         else:
             raise ValueError(f"{where}: give a spec string or a mapping, got {type(value).__name__}")
+        entry["file"] = os.path.abspath(path)
         out[name] = entry
     return out
 
 
-def _relative_hint():
+# characters the spec syntax cannot hold in a path: ':' separates its
+# fields, '+' joins datasets
+SPEC_SEPARATORS = (":", "+")
+
+
+def _entry_paths(entry):
+    return [entry[k] for k in ("annotations", "images", "root") if entry.get(k)]
+
+
+def pin_datasets(specs, datasets_file, folder):
+    """The dataset names of a run made independent of the working directory,
+    for its config.yml: (specs with every path spec absolute, the datasets
+    file to read them with).
+
+    A path spec whose absolute paths hold ':' or '+' cannot be written as a
+    spec; it is stored structured instead, as an entry of
+    ``<folder>/datasets.yml`` (with the entries of ``datasets_file``, if
+    any), and named by that entry. Without such a path, nothing is written.
+    """
+    named = read_datasets_file(datasets_file) if datasets_file else {}
+    made, out = {}, []
+    for spec in specs:
+        parts = []
+        for part in [p for p in spec.split("+") if p] if spec else []:
+            person = part.endswith("_person") and is_path_spec(part)
+            base = part[: -len("_person")] if person else part
+            if is_path_spec(base) and base not in named:
+                entry = parse_spec(base)
+                if any(c in p for p in _entry_paths(entry) for c in SPEC_SEPARATORS):
+                    name = re.sub(r"[^A-Za-z0-9_.-]", "_", label(entry)).strip("_.-") or "dataset"
+                    while name in named and named[name] != entry or name.endswith("_person"):
+                        name += "_"
+                    named[name] = made[name] = entry
+                    base = name
+                else:
+                    base = absolute_spec(base)
+            parts.append(base + ("_person" if person else ""))
+        out.append("+".join(parts))
+    if not made:
+        return out, datasets_file
+    path = os.path.join(folder, "datasets.yml")
+    os.makedirs(folder, exist_ok=True)
+    entries = {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in e.items()
+                      if k != "file" and v is not None} for name, e in named.items()}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("# written by train_net.py: datasets of this run whose paths hold ':' or '+'\n")
+        yaml.safe_dump(entries, f, sort_keys=False)
+    os.replace(tmp, path)
+    return out, path
+
+
+def _relative_hint(entry):
+    if entry.get("file"):  # an entry of a datasets file
+        return (f"relative paths in {entry['file']} resolve against its folder, "
+                f"{os.path.dirname(entry['file'])}")
     return f"relative paths resolve against the working directory, {os.getcwd()}"
 
 
@@ -199,10 +255,10 @@ def load_entry(entry, name, strict=False, check_images=True):
             raise FileNotFoundError(
                 f"{name}: annotation file {ann} " + ("is a folder; name the .json file in it"
                                                      if os.path.isdir(ann) else "does not exist")
-                + f" ({_relative_hint()})")
+                + f" ({_relative_hint(entry)})")
         if check_images and not os.path.isdir(images):
             raise FileNotFoundError(f"{name}: image folder {images} does not exist "
-                                    f"({_relative_hint()})")
+                                    f"({_relative_hint(entry)})")
         # images checked here, not by the reader: a wrong image folder is one
         # message, not a warning per image
         dataset = load_coco(ann, images, name, strict=strict, check_images=False)
@@ -229,7 +285,7 @@ def load_entry(entry, name, strict=False, check_images=True):
             raise FileNotFoundError(
                 f"{name}: {os.path.join(root, sub)} does not exist: a VOC root holds Annotations/ "
                 f"(<id>.xml), JPEGImages/ (<id>.jpg) and, for splits, ImageSets/Main/<split>.txt "
-                f"({_relative_hint()})")
+                f"({_relative_hint(entry)})")
     dataset = load_voc_folder(root, entry.get("split"), voc_folder_classes(root), name,
                               strict=strict, check_images=check_images)
     if not dataset.records:

@@ -184,6 +184,13 @@ def _parts(name):
     if not parts:
         raise ValueError("no dataset named: give a name, coco:<annotations.json>:<image dir> or "
                          "voc:<VOC root>[:<split>]")
+    if len(parts) > 1 and by_path.is_path_spec(name):
+        # a piece that is neither a spec nor a name: a path cut at its '+'
+        cut = [p for p in parts if ("/" in p or os.sep in p) and not by_path.is_path_spec(p)]
+        if cut:
+            raise ValueError(f"dataset '{name}': '+' joins datasets, so '{cut[0]}' was read as one; "
+                             "a path that holds '+' (or ':') cannot be written in a spec: name it in "
+                             "a --datasets-file (format, annotations, images / root, split)")
     return parts
 
 

@@ -53,6 +53,34 @@ def list_checkpoints(folder):
                   key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p)])
 
 
+BEST_JSON = "best.json"  # in a run's best/ (--eval-period): which checkpoint is the best
+
+
+def read_best(folder):
+    """The best.json of a best/ folder ({"iteration", "metric", "value",
+    "dataset", "checkpoint"}) when it names a checkpoint whose files are
+    there; else None."""
+    try:
+        with open(os.path.join(folder, BEST_JSON)) as f:
+            best = json.load(f)
+        checkpoint = os.path.join(folder, os.path.basename(best["checkpoint"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not os.path.exists(checkpoint + ".index"):
+        return None
+    return dict(best, checkpoint=os.path.abspath(checkpoint))
+
+
+def remove_checkpoints(folder, keep):
+    """Removes every checkpoint in folder but ``keep`` (a prefix): data
+    files first, the .index last (so that a removal cut short is not listed)."""
+    for prefix in list_checkpoints(folder):
+        if os.path.abspath(prefix) != os.path.abspath(keep):
+            for path in glob.glob(glob.escape(prefix) + ".data-*"):
+                os.remove(path)
+            os.remove(prefix + ".index")
+
+
 def restore_checkpoint(checkpoint, path, variables, expect_partial=False, if_non_finite="use an earlier one"):
     """Restores ``checkpoint`` (a tf.train.Checkpoint of a built model, and of
     an optimizer when resuming) from ``path``; then checks ``variables``.
@@ -103,7 +131,8 @@ def resolve_checkpoint(output_dir, checkpoint=None):
                                   f"--output {output_dir}) or name one")
         return path
     if os.path.isdir(checkpoint):
-        path = (list_checkpoints(checkpoint) or [None])[-1]
+        best = read_best(checkpoint)  # best/: the checkpoint best.json names
+        path = best["checkpoint"] if best else (list_checkpoints(checkpoint) or [None])[-1]
         if not path:
             raise CheckpointError(f"{checkpoint} is a folder without a checkpoint (no ckpt-N.index "
                                   "in it); name a checkpoint such as <output>/checkpoints/ckpt-N")

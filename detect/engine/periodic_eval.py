@@ -14,7 +14,10 @@ test_net.py runs it (engine/inference.py) and the results are evaluated
     ``<output>/best/best.json``, beside the latest checkpoints
     (``test_net.py --checkpoint <output>/best`` evaluates it).
 
-A resumed run reads best.json, so the best of the whole run is kept.
+A resumed run reads best.json, so the best of the whole run is kept (when
+it ranks by the same metric on the same set); best/ and best.json agree
+whatever moment a run is killed at (``_save_best``), and an evaluation a
+kill cut short runs on resume (engine/trainer.py).
 """
 import json
 import math
@@ -25,6 +28,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from detect.datasets.records import has_masks as records_have_masks
+from detect.engine.checkpoint import BEST_JSON, read_best, remove_checkpoints
 from detect.engine.inference import class_mapping, iter_inference
 from detect.evaluation import default_metrics, evaluate, json_ready
 from detect.weights.coco_classes import canonical_class
@@ -111,18 +115,39 @@ class PeriodicEvaluator:
         self._manager = None
 
     def _read_best(self):
-        try:
-            with open(os.path.join(self.best_dir, "best.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        """best.json, when it names a checkpoint that is there; checkpoints
+        in best/ that it does not name (a save cut short) are removed."""
+        best = read_best(self.best_dir)
+        if best is not None:
+            remove_checkpoints(self.best_dir, keep=best["checkpoint"])
+        return best
 
-    def _better(self, value, higher):
+    def logged_iterations(self):
+        """The iterations eval_log.jsonl has an entry for."""
+        try:
+            with open(self.log_path) as f:
+                lines = f.readlines()
+        except OSError:
+            return set()
+        out = set()
+        for line in lines:
+            try:
+                out.add(int(json.loads(line)["iteration"]))
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a kill
+        return out
+
+    def _better(self, name, value, higher):
         if math.isnan(value):
             return False
-        if self.best is None or math.isnan(self.best.get("value", float("nan"))):
+        best = self.best
+        if best is not None and (best.get("metric") != name or best.get("dataset") != self.dataset.name):
+            print(f"\nnote: best/ holds the best by {best.get('metric')} on {best.get('dataset', '?')}; "
+                  f"this run ranks by {name} on {self.dataset.name}, so its first evaluation replaces it")
+            self.best = best = None
+        if best is None or math.isnan(best.get("value", float("nan"))):
             return True
-        return value > self.best["value"] if higher else value < self.best["value"]
+        return value > best["value"] if higher else value < best["value"]
 
     def __call__(self, iteration):
         """Evaluates now; returns the log entry written (a dict)."""
@@ -154,7 +179,7 @@ class PeriodicEvaluator:
             self.writer.flush()
         entry = {"iteration": iteration, "seconds": round(time.time() - t0, 2),
                  "main": {"name": name, "value": value}, "figures": figures}
-        if self._better(value, higher):
+        if self._better(name, value, higher):
             entry["best"] = True
             self._save_best(iteration, name, value)
         self._append(entry)
@@ -169,13 +194,22 @@ class PeriodicEvaluator:
             f.write(json.dumps(json_ready(entry)) + "\n")
 
     def _save_best(self, iteration, name, value):
-        if self._manager is None:
-            self._manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=self.model),
-                                                       self.best_dir, max_to_keep=1,
-                                                       checkpoint_name="ckpt")
-        path = os.path.abspath(self._manager.save(checkpoint_number=iteration))
-        self.best = {"iteration": iteration, "metric": name, "value": value, "checkpoint": path}
+        """best/ckpt-<iteration>, then best.json naming it (written aside and
+        renamed: the commit), then the old best's files removed. A run
+        killed at any moment leaves best.json naming a whole checkpoint,
+        and resolve_checkpoint(best/) follows best.json."""
+        os.makedirs(self.best_dir, exist_ok=True)
+        prefix = os.path.join(self.best_dir, f"ckpt-{iteration}")
+        checkpoint = tf.train.Checkpoint(model=self.model)
+        checkpoint.save_counter.assign(1)  # in the file, as save() writes it: restore() expects it
+        path = os.path.abspath(checkpoint.write(prefix))
+        best = {"iteration": iteration, "metric": name, "value": value, "dataset": self.dataset.name,
+                "checkpoint": path}
         tmp = os.path.join(self.best_dir, "best.json.tmp")
         with open(tmp, "w") as f:
-            json.dump(self.best, f, indent=2)
-        os.replace(tmp, os.path.join(self.best_dir, "best.json"))
+            json.dump(best, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(self.best_dir, BEST_JSON))
+        self.best = best
+        remove_checkpoints(self.best_dir, keep=path)

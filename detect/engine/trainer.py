@@ -360,6 +360,7 @@ class Trainer:
         train_step = self._train_step_fn(getattr(self.dataset, "element_spec", None))
         seed_base = self.cfg.TRAIN.SEED
         start = int(self.step.numpy())
+        self._evaluate_missed(start, max_iters)
         if start >= max_iters:
             return {}
         for p in self.remove_temporaries():
@@ -457,6 +458,20 @@ class Trainer:
             print(f"\nthe evaluation at iteration {it} failed; the model is saved in {saved} "
                   "(resume with --resume)")
             raise
+
+    def _evaluate_missed(self, start, max_iters):
+        """On resume: the evaluation due at the restored iteration, when the
+        run stopped before it was logged (killed while evaluating, or at
+        max_iters before the final one)."""
+        if not (self.evaluator and self.chief and start > 0):
+            return
+        due = start % self.eval_period == 0 or start == max_iters
+        if due and start not in self.evaluator.logged_iterations():
+            print(f"evaluating iteration {start}, which the stopped run had not finished evaluating")
+            if self.writer is None:
+                self.writer = tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
+            self._evaluate(start)
+            self.writer.flush()
 
     def last_checkpoint(self):
         """The chief's latest checkpoint (the one to resume from), or None."""

@@ -10,9 +10,10 @@ C, H, W order) before fc6; our head flattens them H, W, C, so fc6's rows are
 reordered on load.
 
 A pickle can name any function for the loader to call, so the file is never
-given to ``np.load`` with pickles allowed: ``NumpyOnlyUnpickler`` rebuilds
-dicts, lists, tuples, strings, numbers and NumPy arrays only and refuses
-every other name before looking it up (data/README.md, "Pretrained backbone
+given to ``np.load`` with pickles allowed: ``load_numpy_pickle``
+(detect/weights/pickles.py) rebuilds dicts, lists, tuples, strings, numbers
+and plain numeric NumPy arrays only and refuses every other name before
+looking it up (data/README.md, "Pretrained backbone
 weights").
 """
 import os
@@ -20,13 +21,13 @@ import os
 import numpy as np
 
 from detect.modeling.build_once import once
-from detect.weights.pickles import NumpyOnlyUnpickler, UnsafePickleError, plain_array
+from detect.weights.pickles import UnsafePickleError, load_numpy_pickle, plain_array
 
 VGG16_CONVS = [(b, i) for b, n in ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3)) for i in range(1, n + 1)]
 
 
 def _read_npy(path):
-    """A .npy file's array, unpickling object arrays with NumpyOnlyUnpickler."""
+    """A .npy file's array, unpickling object arrays with load_numpy_pickle."""
     fmt = np.lib.format
     with open(path, "rb") as f:
         version = fmt.read_magic(f)
@@ -39,7 +40,7 @@ def _read_npy(path):
         if dtype.hasobject:
             # np.save pickles object arrays after the header; Python 2 files
             # (TFFRCNN) need latin1 to read their byte strings.
-            return NumpyOnlyUnpickler(f, encoding="latin1").load()
+            return load_numpy_pickle(f)
     return np.load(path, allow_pickle=False)
 
 

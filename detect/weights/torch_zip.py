@@ -7,78 +7,85 @@ appear in the pickle as ``torch._utils._rebuild_tensor_v2(storage, offset,
 size, stride, requires_grad, hooks)``, where ``storage`` is a persistent id
 ``("storage", torch.<Type>Storage, key, location, numel)``.
 
-``TorchUnpickler`` allows exactly the globals a state dict needs (the tensor
-and parameter rebuilds, the storage types, ``collections.OrderedDict``) and
-refuses any other before looking it up, naming it. Each tensor becomes a
-NumPy array of its dtype (bfloat16 widened to float32, exactly), shape,
-strides and offset, after checking that it lies inside its storage and that
-the storage member holds as many bytes as the pickle says.
+data.pkl is read by pickle_reader.py with ``torch_builders()``: exactly
+the globals a state dict needs (the tensor and parameter rebuilds, the
+storage types, ``collections.OrderedDict``), any other refused before it is
+looked up, naming it. Each tensor becomes a NumPy array of its dtype
+(bfloat16 widened to float32, exactly), shape, strides and offset, after
+checking that it lies inside its storage and that the storage member holds
+as many bytes as the pickle says. Every member is checked before it is
+read (``_check_members``): no name twice, no encryption, stored or
+deflated at a bounded ratio; data.pkl at most MAX_PICKLE_BYTES.
 """
-import collections
-import pickle
 import zipfile
 
 import numpy as np
 
-from detect.weights.pickles import UnsafePickleError
-
-
-class WeightsFileError(ValueError):
-    """A weights file that cannot be read: corrupt, truncated, of another
-    format, or asking for something a weights file has no use for."""
+from detect.weights.errors import WeightsFileError
+from detect.weights.pickle_reader import (BoundedReader, Builder, CorruptPickle, Limits, PickleReader,
+                                          UnsafePickleError, brief, plain_int)
 
 
 # torch.<Name>Storage -> NumPy dtype; bfloat16 has no NumPy dtype and is
-# read as its uint16 bit pattern, then widened (``_widen_bfloat16``).
+# read as its uint16 bit pattern, then widened (``widen_bfloat16``).
 STORAGE_DTYPES = {
     "FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
     "BFloat16Storage": "bfloat16", "LongStorage": np.int64, "IntStorage": np.int32,
     "ShortStorage": np.int16, "CharStorage": np.int8, "ByteStorage": np.uint8,
     "BoolStorage": np.bool_,
 }
+# data.pkl holds names and tensor layouts, not the tensors' bytes
+MAX_PICKLE_BYTES = 64 << 20
+# a deflated member may unpack to at most this many times its packed size
+MAX_RATIO = 200
+MAX_BYTEORDER_BYTES = 16
 
 
-class _Sealed:
-    """An object the pickle may not change: BUILD on it is refused (it would
-    otherwise set attributes, e.g. swap a storage's array)."""
+class _StorageType(Builder):
+    """torch.<Name>Storage: named in persistent ids, never called."""
 
-    def __setstate__(self, state):
-        raise UnsafePickleError(f"it sets the state of a {type(self).__name__.strip('_')}")
-
-
-class _StorageType(_Sealed):
     def __init__(self, name):
-        self.name = name
+        super().__init__(f"torch.{name}", self._refuse)
+        self.storage = name
+
+    @staticmethod
+    def _refuse(reader, args):
+        raise UnsafePickleError("a storage type is called")
 
 
-class _Storage(_Sealed):
+class _Storage:
     """A storage's bytes as a flat array (read when the pickle names it)."""
 
     def __init__(self, array, key):
         self.array, self.key = array, key
 
 
-def _widen_bfloat16(bits):
+def widen_bfloat16(bits):
+    """bfloat16 bit patterns (uint16) -> the float32 values they stand for, exactly."""
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
 def _check_ints(values, what):
-    if not isinstance(values, tuple) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                for v in values):
-        raise UnsafePickleError(f"a tensor's {what} is {values!r}, not a tuple of integers")
+    if not isinstance(values, tuple) or len(values) > 32:
+        raise UnsafePickleError(f"a tensor's {what} is {brief(values)}, not a tuple of integers")
+    for v in values:
+        plain_int(v, f"a tensor's {what}")
 
 
-def _rebuild_tensor(storage, offset, size, stride, *rest):
-    """torch._utils._rebuild_tensor_v2: a NumPy copy of the tensor's view."""
-    if not isinstance(storage, _Storage) or not (isinstance(storage.array, np.ndarray)
-                                                 and storage.array.ndim == 1):
+def _rebuild_tensor(reader, args):
+    """torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...):
+    a NumPy copy of the tensor's view, made after checking that it lies
+    inside its storage."""
+    if len(args) < 4:
+        raise UnsafePickleError(f"_rebuild_tensor_v2 called with {len(args)} arguments")
+    storage, offset, size, stride = args[:4]
+    if not isinstance(storage, _Storage):
         raise UnsafePickleError("a tensor is built on something other than a storage")
     _check_ints(size, "size")
     _check_ints(stride, "stride")
-    if not isinstance(offset, int) or offset < 0 or len(size) != len(stride):
-        raise UnsafePickleError(f"a tensor has offset {offset!r}, size {size} and stride {stride}")
-    if any(s < 0 for s in size) or any(s < 0 for s in stride):
-        raise UnsafePickleError(f"a tensor has a negative size or stride ({size}, {stride})")
+    plain_int(offset, "a tensor's offset")
+    if len(size) != len(stride):
+        raise UnsafePickleError(f"a tensor has size {list(size)} and stride {list(stride)}")
     data = storage.array
     n = data.size
     count = 1
@@ -87,7 +94,7 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
     if count > n:  # an expanded (stride 0) view: more elements than its storage
         raise WeightsFileError(f"a tensor of size {list(size)} has more elements than its storage "
                                f"{storage.key} ({n}); state dicts hold no expanded tensors")
-    if all(size):
+    if count:
         last = offset + sum((d - 1) * s for d, s in zip(size, stride))
         if last >= n:
             raise WeightsFileError(f"storage {storage.key} holds {n} elements, but a tensor of size "
@@ -95,56 +102,60 @@ def _rebuild_tensor(storage, offset, size, stride, *rest):
                                    f"element {last}: the file is truncated or corrupt")
     elif offset > n:
         raise WeightsFileError(f"storage {storage.key}: offset {offset} is past its {n} elements")
-    if not all(size):
+    reader.count_array_bytes(count * data.itemsize, f"a tensor of size {list(size)} on storage "
+                             f"{storage.key}")
+    if not count:
         return np.zeros(size, data.dtype)
     view = np.lib.stride_tricks.as_strided(data[offset:], shape=size,
                                            strides=[s * data.itemsize for s in stride], writeable=False)
     return np.array(view)
 
 
-def _rebuild_parameter(data, requires_grad=False, hooks=None, *rest):
-    return data
+def _rebuild_parameter(reader, args):
+    if not args or not isinstance(args[0], np.ndarray):
+        raise UnsafePickleError("_rebuild_parameter of something other than a tensor")
+    return args[0]
 
 
-class TorchUnpickler(pickle.Unpickler):
-    """Unpickles a ``data.pkl`` of a PyTorch zip checkpoint into NumPy arrays.
+def _ordered_dict(reader, args):
+    if args not in ((), ([],)):
+        raise UnsafePickleError(f"OrderedDict called with {brief(args)}")
+    return {}
 
-    Args:
-      file: the pickle stream; read_storage: (key, dtype, numel) -> flat array.
-    """
 
-    _GLOBALS = {
-        ("collections", "OrderedDict"): collections.OrderedDict,
-        ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-        ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    }
-
-    def __init__(self, file, read_storage):
-        super().__init__(file)
-        self._read_storage = read_storage
-        self._storages = {}
-
-    def find_class(self, module, name):
-        if (module, name) in self._GLOBALS:
-            return self._GLOBALS[(module, name)]
-        if module == "torch" and name in STORAGE_DTYPES:
-            return _StorageType(name)
-        raise UnsafePickleError(f"it names {module}.{name}, which a state dict has no use for and "
-                                "which could run code; only tensors in dicts are loaded")
-
-    def persistent_load(self, pid):
-        if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
-                or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
-                or not isinstance(pid[4], int) or pid[4] < 0):
-            raise UnsafePickleError(f"it holds a persistent id {pid!r:.80}, not a tensor storage")
-        _, kind, key, _, numel = pid
-        if key not in self._storages:
-            self._storages[key] = _Storage(self._read_storage(key, STORAGE_DTYPES[kind.name], numel), key)
-        return self._storages[key]
+def torch_builders():
+    """The globals a state dict's data.pkl names."""
+    out = {("collections", "OrderedDict"): Builder("OrderedDict", _ordered_dict),
+           ("torch._utils", "_rebuild_tensor_v2"): Builder("_rebuild_tensor_v2", _rebuild_tensor),
+           ("torch._utils", "_rebuild_parameter"): Builder("_rebuild_parameter", _rebuild_parameter)}
+    out.update({("torch", name): _StorageType(name) for name in STORAGE_DTYPES})
+    return out
 
 
 def is_torch_zip(path):
     return zipfile.is_zipfile(path)
+
+
+def _check_members(archive, path):
+    """Every member readable as torch.save writes them: no name twice, no
+    encryption, stored or deflated, and a deflated one at most MAX_RATIO
+    times its packed size."""
+    infos = archive.infolist()
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise WeightsFileError(f"{path}: the archive holds {twice[0]} more than once")
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise WeightsFileError(f"{path}: member {info.filename} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise WeightsFileError(f"{path}: member {info.filename} uses compression method "
+                                   f"{info.compress_type} (torch.save stores members uncompressed)")
+        if info.compress_type == zipfile.ZIP_DEFLATED and \
+                info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise WeightsFileError(f"{path}: member {info.filename} unpacks to {info.file_size} bytes "
+                                   f"from {info.compress_size}, more than {MAX_RATIO} times")
+    return {i.filename: i for i in infos}
 
 
 def read_torch_zip(path):
@@ -152,56 +163,76 @@ def read_torch_zip(path):
     tensor as a NumPy array.
 
     Raises WeightsFileError naming the file: not a zip, no data.pkl, a
-    member that is missing, truncated or fails its CRC, a storage shorter
-    than a tensor on it, a big-endian file, or a pickle that names a
-    global other than those a state dict needs.
+    member that is missing, duplicated, encrypted, compressed past the
+    limits, truncated or fails its CRC, a storage shorter than a tensor on
+    it, tensors that total more than twice their storages, a big-endian
+    file, or a pickle that names a global other than those a state dict
+    needs.
     """
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise WeightsFileError(f"{path} is not a readable PyTorch zip checkpoint ({e})") from None
     with archive:
-        names = archive.namelist()
-        pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
+        infos = _check_members(archive, path)
+        pickles = [n for n in infos if len(n.split("/")) == 2 and n.split("/")[1] == "data.pkl"]
         if len(pickles) != 1:
             raise WeightsFileError(f"{path} is a zip archive but not a PyTorch checkpoint (no "
-                                   "<name>/data.pkl member)")
+                                   "single <name>/data.pkl member)")
         root = pickles[0].split("/")[0]
-        order = f"{root}/byteorder"
-        if order in names and archive.read(order).strip() not in (b"little", b""):
-            raise WeightsFileError(f"{path} was saved on a big-endian machine; re-save it on a "
-                                   "little-endian one")
+        order = infos.get(f"{root}/byteorder")
+        if order is not None:
+            if order.file_size > MAX_BYTEORDER_BYTES:
+                raise WeightsFileError(f"{path}: its byteorder member has {order.file_size} bytes")
+            if archive.read(order).strip() not in (b"little", b""):
+                raise WeightsFileError(f"{path} was saved on a big-endian machine; re-save it on a "
+                                       "little-endian one")
+        info = infos[pickles[0]]
+        if info.file_size > MAX_PICKLE_BYTES:
+            raise WeightsFileError(f"{path}: data.pkl has {info.file_size} bytes; a state dict's "
+                                   f"takes far less than {MAX_PICKLE_BYTES}")
+        storage_bytes = sum(i.file_size for n, i in infos.items() if n.startswith(f"{root}/data/"))
 
         def read_storage(key, dtype, numel):
             member = f"{root}/data/{key}"
-            if member not in names:
+            if member not in infos:
                 raise WeightsFileError(f"{path}: storage {key} is named in data.pkl but the archive "
                                        f"has no {member}")
             bits = np.uint16 if dtype == "bfloat16" else dtype
             itemsize = np.dtype(bits).itemsize
-            info = archive.getinfo(member)
-            if info.compress_type != zipfile.ZIP_STORED and info.file_size > 20 * max(info.compress_size, 1):
-                raise WeightsFileError(f"{path}: storage {key} unpacks to {info.file_size} bytes from "
-                                       f"{info.compress_size} (torch.save stores them uncompressed)")
-            if info.file_size < numel * itemsize:
-                raise WeightsFileError(f"{path}: storage {key} has {info.file_size} bytes, the pickle "
+            size = infos[member].file_size
+            if size < numel * itemsize:
+                raise WeightsFileError(f"{path}: storage {key} has {size} bytes, the pickle "
                                        f"says {numel} x {itemsize}: the file is truncated or corrupt")
-            raw = archive.read(member)
+            with archive.open(infos[member]) as f:
+                raw = f.read(numel * itemsize)
             if len(raw) < numel * itemsize:
                 raise WeightsFileError(f"{path}: storage {key} has {len(raw)} bytes, the pickle says "
                                        f"{numel} x {itemsize}: the file is truncated or corrupt")
             array = np.frombuffer(raw, bits, count=numel)
-            return _widen_bfloat16(array) if dtype == "bfloat16" else array
+            return widen_bfloat16(array) if dtype == "bfloat16" else array
 
+        storages = {}
+
+        def persistent_load(pid):
+            if (not isinstance(pid, tuple) or len(pid) != 5 or pid[0] != "storage"
+                    or not isinstance(pid[1], _StorageType) or not isinstance(pid[2], str)
+                    or len(pid[2]) > 64):
+                raise UnsafePickleError(f"it holds a persistent id {brief(pid)}, not a tensor storage")
+            _, kind, key, _, numel = pid
+            plain_int(numel, "a storage's size")
+            if key not in storages:
+                storages[key] = _Storage(read_storage(key, STORAGE_DTYPES[kind.storage], numel), key)
+            return storages[key]
+
+        limits = Limits(array_bytes=2 * storage_bytes + (1 << 20))
         try:
-            with archive.open(pickles[0]) as f:
-                return TorchUnpickler(f, read_storage).load()
+            with archive.open(info) as f:
+                return PickleReader(BoundedReader(f, info.file_size), torch_builders(), persistent_load,
+                                    limits).load()
         except UnsafePickleError as e:
             raise WeightsFileError(f"refusing to load {path}: {e}") from None
         except WeightsFileError as e:
             raise WeightsFileError(f"{path}: {e}" if path not in str(e) else str(e)) from None
-        except (zipfile.BadZipFile, OSError, EOFError, pickle.UnpicklingError, ValueError,
-                TypeError, KeyError, IndexError, AttributeError, OverflowError, MemoryError,
-                RecursionError) as e:
-            raise WeightsFileError(f"{path} is a corrupt PyTorch checkpoint ({type(e).__name__}: "
-                                   f"{e})") from None
+        except CorruptPickle as e:
+            raise WeightsFileError(f"{path} is a corrupt PyTorch checkpoint ({e})") from None

@@ -384,7 +384,11 @@ def map_state(state, mapping, path, canonical=canonical_torchvision_names, ignor
         array = np.asarray(state[names[src]])
         if not np.issubdtype(array.dtype, np.floating):
             raise WeightsFileError(f"{path}: {names[src]} is {array.dtype}, not floating point")
-        value = convert(array.astype(np.float32))
+        try:
+            value = convert(array.astype(np.float32))
+        except ValueError as e:  # a layout change that does not fit: another ndim or size
+            raise WeightsFileError(f"{path}: {names[src]} has shape {list(array.shape)}, which "
+                                   f"{ours} cannot take ({e})") from None
         if not np.all(np.isfinite(value)):
             raise WeightsFileError(f"{path}: {names[src]} holds NaN or inf")
         values[ours], sources[ours] = value, (names[src], array.shape)

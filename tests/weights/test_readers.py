@@ -185,11 +185,11 @@ def test_safetensors(tmp_path):
 def test_safetensors_truncated_and_malformed(tmp_path):
     path = str(tmp_path / "t.safetensors")
     _safetensors(path, {"w": ("F32", np.ones((4, 4), np.float32))}, cut=8)
-    with pytest.raises(WeightsFileError, match=r"t\.safetensors: tensor w .*truncated"):
+    with pytest.raises(WeightsFileError, match=r"t\.safetensors: the tensors take 64 bytes but the file holds 56 .*truncated"):
         read_state_dict(path)
     _safetensors(path, {"w": ("F32", np.ones(2, np.float32))}, {"v": {"dtype": "Q7", "shape": [1],
                                                                        "data_offsets": [0, 4]}})
-    with pytest.raises(WeightsFileError, match="tensor v has a malformed entry"):
+    with pytest.raises(WeightsFileError, match="tensor v has dtype 'Q7'"):
         read_state_dict(path)
 
 
@@ -231,7 +231,7 @@ def test_arrays_of_structured_dtypes_are_refused(tmp_path):
     path = str(tmp_path / "fields.pkl")
     with open(path, "wb") as f:
         pickle.dump({"model": {"w": np.zeros(2, dtype=[("a", "<f4"), ("b", "<f4")])}}, f, protocol=2)
-    with pytest.raises(WeightsFileError, match="refusing to load .*entry w has dtype"):
+    with pytest.raises(WeightsFileError, match="refusing to load .*dtype 'V8', not a plain number type"):
         read_state_dict(path)
 
 
@@ -239,7 +239,7 @@ def test_safetensors_offsets_that_are_not_integers(tmp_path):
     path = str(tmp_path / "o.safetensors")
     _safetensors(path, {"w": ("F32", np.ones(2, np.float32))},
                  {"w": {"dtype": "F32", "shape": [2], "data_offsets": ["a", "b"]}})
-    with pytest.raises(WeightsFileError, match="tensor w has a malformed entry"):
+    with pytest.raises(WeightsFileError, match=r"tensor w has the data_offsets \['a', 'b'\], not \[begin, end\]"):
         read_state_dict(path)
     _safetensors(path, {"w": ("F32", np.ones(2, np.float32))},
                  {"w": {"dtype": "F32", "shape": [2 ** 32, 2 ** 32], "data_offsets": [0, 8]}})
