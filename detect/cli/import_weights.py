@@ -140,7 +140,7 @@ def import_model(arch, weights, output, overrides=(), overwrite=False):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--source", choices=sorted({s for s, _ in ARCHITECTURES}))
     p.add_argument("--arch", help="the source's model name (--list)")
     p.add_argument("--weights", help="the weights file, or the source's published file name")

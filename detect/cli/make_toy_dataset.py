@@ -18,10 +18,10 @@ from detect.datasets.toy import NUM_TEST, NUM_TRAIN, write_toy_dataset
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default=os.path.join("data", "toy"))
-    p.add_argument("--train", type=int, default=NUM_TRAIN)
-    p.add_argument("--test", type=int, default=NUM_TEST)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=os.path.join("data", "toy"), help="the folder to write (default: data/toy)")
+    p.add_argument("--train", type=int, default=NUM_TRAIN, help=f"training images (default {NUM_TRAIN})")
+    p.add_argument("--test", type=int, default=NUM_TEST, help=f"test images (default {NUM_TEST})")
+    p.add_argument("--seed", type=int, default=0, help="the random seed: the same seed, the same files")
     p.add_argument("--force", action="store_true", help="rewrite even if it already exists")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)

@@ -181,6 +181,13 @@ def read_datasets_file(path):
 SPEC_SEPARATORS = (":", "+")
 
 
+def _same_entry(a, b):
+    """The same set: equal but for the datasets file an entry was read from."""
+    def strip(e):
+        return {k: v for k, v in e.items() if k != "file" and v is not None}
+    return strip(a) == strip(b)
+
+
 def _entry_paths(entry):
     return [entry[k] for k in ("annotations", "images", "root") if entry.get(k)]
 
@@ -205,8 +212,10 @@ def pin_datasets(specs, datasets_file, folder):
             if is_path_spec(base) and base not in named:
                 entry = parse_spec(base)
                 if any(c in p for p in _entry_paths(entry) for c in SPEC_SEPARATORS):
-                    name = re.sub(r"[^A-Za-z0-9_.-]", "_", label(entry)).strip("_.-") or "dataset"
-                    while name in named and named[name] != entry or name.endswith("_person"):
+                    same = [n for n, e in named.items() if _same_entry(e, entry)]
+                    name = same[0] if same else re.sub(r"[^A-Za-z0-9_.-]", "_", label(entry)).strip("_.-")
+                    name = name or "dataset"
+                    while not same and (name in named or name.endswith("_person")):
                         name += "_"
                     named[name] = made[name] = entry
                     base = name

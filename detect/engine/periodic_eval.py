@@ -141,7 +141,9 @@ class PeriodicEvaluator:
         if math.isnan(value):
             return False
         best = self.best
-        if best is not None and (best.get("metric") != name or best.get("dataset") != self.dataset.name):
+        # best.json of an earlier version has no "dataset": the metric alone decides
+        if best is not None and (best.get("metric") != name
+                                 or best.get("dataset", self.dataset.name) != self.dataset.name):
             print(f"\nnote: best/ holds the best by {best.get('metric')} on {best.get('dataset', '?')}; "
                   f"this run ranks by {name} on {self.dataset.name}, so its first evaluation replaces it")
             self.best = best = None
@@ -199,10 +201,13 @@ class PeriodicEvaluator:
         killed at any moment leaves best.json naming a whole checkpoint,
         and resolve_checkpoint(best/) follows best.json."""
         os.makedirs(self.best_dir, exist_ok=True)
-        prefix = os.path.join(self.best_dir, f"ckpt-{iteration}")
-        checkpoint = tf.train.Checkpoint(model=self.model)
-        checkpoint.save_counter.assign(1)  # in the file, as save() writes it: restore() expects it
-        path = os.path.abspath(checkpoint.write(prefix))
+        prefix = os.path.abspath(os.path.join(self.best_dir, f"ckpt-{iteration}"))
+        if self.best and self.best["checkpoint"] == prefix:
+            path = prefix  # this iteration evaluated again (after a kill): its checkpoint stays
+        else:
+            checkpoint = tf.train.Checkpoint(model=self.model)
+            checkpoint.save_counter.assign(1)  # in the file, as save() writes it: restore() expects it
+            path = os.path.abspath(checkpoint.write(prefix))
         best = {"iteration": iteration, "metric": name, "value": value, "dataset": self.dataset.name,
                 "checkpoint": path}
         tmp = os.path.join(self.best_dir, "best.json.tmp")

@@ -136,19 +136,23 @@ class PickleReader:
       limits: Limits.
     """
 
-    def __init__(self, file, builders, persistent_load=None, limits=Limits()):
+    def __init__(self, file, builders, persistent_load=None, limits=Limits(), array_budget=None):
         self.file, self.builders, self.limits = file, builders, limits
         self.persistent_load = persistent_load
+        # () -> the bytes the arrays may total now (default: limits.array_bytes;
+        # PyTorch's reader: twice the storage bytes actually read so far)
+        self.array_budget = array_budget or (lambda: limits.array_bytes)
         self.array_bytes = 0
         self._depth = {}  # id(container) -> its nesting depth (1: holds no container)
 
     def count_array_bytes(self, n, what):
-        """Adds an array's bytes to the total; refuses past the limit."""
+        """Adds an array's bytes to the total; refuses past the budget."""
         self.array_bytes += n
-        if self.array_bytes > self.limits.array_bytes:
+        budget = self.array_budget()
+        if self.array_bytes > budget:
             raise UnsafePickleError(f"{what} brings its arrays to {self.array_bytes} bytes, past the "
-                                f"reader's limit of {self.limits.array_bytes} for this file (the same "
-                                "data used many times?)")
+                                    f"reader's limit of {budget} for this file (the same data used "
+                                    "many times?)")
 
     def _nest(self, container, item):
         if isinstance(item, _CONTAINERS):
@@ -318,20 +322,22 @@ _VALUES = {
 
 def resolve(obj, max_depth):
     """``obj`` with every Partial inside dicts and lists replaced by its
-    value (iteratively); a Partial inside a tuple, or one never completed,
-    is refused."""
+    value (iteratively); a Partial inside a tuple, one never completed, or
+    containers nested deeper than ``max_depth`` (by any path: a container
+    reached again deeper is walked again, at most max_depth times) are
+    refused."""
     if isinstance(obj, Partial):
         obj = obj.value()
     if not isinstance(obj, _CONTAINERS):
         return obj
-    todo, seen = [(obj, 1)], set()
+    todo, reached = [(obj, 1)], {}
     while todo:
         node, depth = todo.pop()
-        if id(node) in seen:
+        if depth <= reached.get(id(node), 0):
             continue
-        seen.add(id(node))
+        reached[id(node)] = depth
         if depth > max_depth:
-            raise UnsafePickleError(f"containers nest deeper than {max_depth} levels")
+            raise UnsafePickleError(f"containers nest deeper than {max_depth} levels (or one holds itself)")
         items = node.items() if isinstance(node, dict) else enumerate(node)
         for k, v in list(items):
             if isinstance(v, Partial):

@@ -28,7 +28,8 @@ def _flatten(obj, path):
     while todo:
         parts, d = todo.pop()
         if id(d) in seen:
-            raise WeightsFileError(f"{path}: dict {'.'.join(parts) or '(top)'} holds itself")
+            raise WeightsFileError(f"{path}: dict {'.'.join(parts) or '(top)'} appears twice (a dict that "
+                                   "holds itself, or one shared by two names); a state dict has neither")
         if len(parts) > MAX_DEPTH:
             raise WeightsFileError(f"{path}: dicts nest deeper than {MAX_DEPTH} levels")
         seen.add(id(d))
@@ -120,5 +121,8 @@ def _read(path):
                 raise WeightsFileError(f"{path} is in PyTorch's legacy (before 1.6) format; re-save it "
                                        "with torch.save(torch.load(f), g) in a recent PyTorch")
             return _state_of(obj, path)
+        if head == b"PK":  # a zip's first local header, but no end-of-archive record
+            raise WeightsFileError(f"{path} starts as a zip archive (a PyTorch .pth) but its end is "
+                                   "missing: the file is truncated (an interrupted download?)")
     raise WeightsFileError(f"{path} is not a weights file this reads (PyTorch zip .pth, "
                            ".safetensors, or a detectron2 .pkl)")

@@ -11,6 +11,7 @@ count; and the tensors' byte ranges, in order, cover the data exactly, with
 no gap and no overlap. Any other file is a WeightsFileError naming the file
 and, where there is one, the tensor. bfloat16 is widened to float32.
 """
+import collections
 import json
 import os
 
@@ -41,7 +42,7 @@ def is_safetensors(path):
 def _no_duplicates(pairs):
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
-        twice = sorted({k for k in keys if keys.count(k) > 1})
+        twice = sorted(k for k, c in collections.Counter(keys).items() if c > 1)
         raise ValueError(f"the key {twice[0][:80]!r} appears twice")
     return dict(pairs)
 

@@ -17,12 +17,13 @@ as many bytes as the pickle says. Every member is checked before it is
 read (``_check_members``): no name twice, no encryption, stored or
 deflated at a bounded ratio; data.pkl at most MAX_PICKLE_BYTES.
 """
+import collections
 import zipfile
 
 import numpy as np
 
 from detect.weights.errors import WeightsFileError
-from detect.weights.pickle_reader import (BoundedReader, Builder, CorruptPickle, Limits, PickleReader,
+from detect.weights.pickle_reader import (BoundedReader, Builder, CorruptPickle, PickleReader,
                                           UnsafePickleError, brief, plain_int)
 
 
@@ -143,7 +144,7 @@ def _check_members(archive, path):
     infos = archive.infolist()
     names = [i.filename for i in infos]
     if len(set(names)) != len(names):
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(n for n, c in collections.Counter(names).items() if c > 1)
         raise WeightsFileError(f"{path}: the archive holds {twice[0]} more than once")
     for info in infos:
         if info.flag_bits & 0x1:
@@ -191,7 +192,7 @@ def read_torch_zip(path):
         if info.file_size > MAX_PICKLE_BYTES:
             raise WeightsFileError(f"{path}: data.pkl has {info.file_size} bytes; a state dict's "
                                    f"takes far less than {MAX_PICKLE_BYTES}")
-        storage_bytes = sum(i.file_size for n, i in infos.items() if n.startswith(f"{root}/data/"))
+        read_bytes = [0]  # the storages' bytes actually read (a header's sizes may lie)
 
         def read_storage(key, dtype, numel):
             member = f"{root}/data/{key}"
@@ -205,10 +206,11 @@ def read_torch_zip(path):
                 raise WeightsFileError(f"{path}: storage {key} has {size} bytes, the pickle "
                                        f"says {numel} x {itemsize}: the file is truncated or corrupt")
             with archive.open(infos[member]) as f:
-                raw = f.read(numel * itemsize)
+                raw = f.read(numel * itemsize)  # what the member holds, whatever its header says
             if len(raw) < numel * itemsize:
                 raise WeightsFileError(f"{path}: storage {key} has {len(raw)} bytes, the pickle says "
                                        f"{numel} x {itemsize}: the file is truncated or corrupt")
+            read_bytes[0] += len(raw)
             array = np.frombuffer(raw, bits, count=numel)
             return widen_bfloat16(array) if dtype == "bfloat16" else array
 
@@ -225,11 +227,10 @@ def read_torch_zip(path):
                 storages[key] = _Storage(read_storage(key, STORAGE_DTYPES[kind.storage], numel), key)
             return storages[key]
 
-        limits = Limits(array_bytes=2 * storage_bytes + (1 << 20))
         try:
             with archive.open(info) as f:
                 return PickleReader(BoundedReader(f, info.file_size), torch_builders(), persistent_load,
-                                    limits).load()
+                                    array_budget=lambda: 2 * read_bytes[0] + (1 << 20)).load()
         except UnsafePickleError as e:
             raise WeightsFileError(f"refusing to load {path}: {e}") from None
         except WeightsFileError as e:

@@ -100,6 +100,20 @@ def test_a_resumed_run_ranks_only_against_a_best_of_its_own_metric_and_set(tmp_p
     assert path.endswith("ckpt-4")
 
 
+def test_a_best_json_of_an_earlier_version_keeps_its_rank(tmp_path, monkeypatch):
+    """best.json written before it named the set: the metric decides, and a
+    lower figure does not replace it."""
+    evaluator, _ = _evaluator(tmp_path, monkeypatch, [0.8])
+    evaluator(2)
+    path = os.path.join(str(tmp_path), "best", "best.json")
+    old = json.load(open(path))
+    del old["dataset"]
+    json.dump(old, open(path, "w"))
+    resumed, _ = _evaluator(tmp_path, monkeypatch, [0.3])
+    assert resumed(4).get("best") is None
+    assert json.load(open(path))["iteration"] == 2
+
+
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     root = tmp_path_factory.mktemp("interrupted")
@@ -154,6 +168,12 @@ def test_paths_with_a_colon_are_stored_structured(toy, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # read again from elsewhere
     assert len(get_dataset(specs[0], datasets_file=datasets_file).records) == 4
     assert len(get_dataset(specs[1][: -len("_person")], datasets_file=datasets_file).records) == 3
+    # pinned again on resume (the same --dataset, now with the run's file): the same name, no new entry
+    monkeypatch.chdir(folder)
+    again, same_file = pin_datasets(["voc:VOC:train"], datasets_file, str(tmp_path / "run"))
+    assert again == specs[:1] and same_file == datasets_file
+    assert yaml.safe_load(open(datasets_file)) == entries
+    monkeypatch.chdir(tmp_path)
     # paths without ':' or '+' stay plain absolute specs, and no file is written
     plain, no_file = pin_datasets([f"voc:{toy}:train"], None, str(tmp_path / "run2"))
     assert plain == [f"voc:{toy}:train"] and no_file is None

@@ -223,6 +223,30 @@ def _crafted_cases(folder):
     path = f"{folder}/one_storage_600_views.pth"
     write_torch_zip(path, {f"w{i}": Tensor(storage, "0", 0, storage.shape, (1,)) for i in range(600)})
     cases.append(("one_storage_600_views", path))
+    # ... and the same views, the storage's size in the central directory
+    #    claiming 4 GB (a budget from declared sizes would let them through)
+    data = bytearray(open(path, "rb").read())
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_len = struct.unpack_from("<H", data, at + 28)[0]
+        if bytes(data[at + 46:at + 46 + name_len]) == b"archive/data/0":
+            struct.pack_into("<I", data, at + 24, 0xFFFFFFF0)
+        at = data.find(b"PK\x01\x02", at + 4)
+    add("one_storage_600_views_size_lie", bytes(data), ".pth")
+    # lists nested deeper than the limit by appending to lists already held
+    n = 200
+    chain = b"\x80\x02" + b"".join(b"]r" + struct.pack("<I", i) + b"0" for i in range(n))
+    chain += b"".join(b"j" + struct.pack("<I", i) + b"j" + struct.pack("<I", i + 1) + b"a0" for i in range(n - 1))
+    chain += b"}X\x01\x00\x00\x00w]" + b"(" + b"".join(b"j" + struct.pack("<I", i) for i in range(0, n, 50))
+    add("deep_list_by_appends", chain + b"es.", ".pkl")
+    # many names, one twice (a quadratic check of duplicates would hang)
+    many = [(f"archive/data/{i}", b"") for i in range(20000)]
+    add("zip_20000_members_one_twice", _zip_bytes(_pth_members() + many + many[:1]), ".pth")
+    keys = ", ".join(f'"k{i}": {{"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}' for i in range(20000))
+    add("st_20000_keys_one_twice", _st_raw(("{" + keys + ', "k0": {"dtype": "F32", "shape": [0], '
+                                            '"data_offsets": [0, 0]}}').encode(), {}), ".safetensors")
+    packed = _zip_bytes(_pth_members(), zipfile.ZIP_DEFLATED)
+    add("zip_truncated", packed[: len(packed) // 2], ".pth")
     # 5. zip members the reader must refuse cleanly
     members = _pth_members()
     good = _zip_bytes(members, zipfile.ZIP_DEFLATED)

@@ -18,7 +18,8 @@ MUST_REFUSE = {"dtype_reset_object_field", "dtype_object_field", "dtype_refcount
                "one_storage_600_views", "zip_encrypted", "zip_method_6", "zip_method_99", "zip_corrupt_deflate",
                "zip_corrupt_lzma", "zip_duplicate_storage", "zip_xdata_pkl", "zip_big_byteorder",
                "zip_pickle_bomb", "st_utf16", "st_overlap", "st_gap", "st_duplicate_key", "st_shape_object",
-               "st_metadata_not_string", "st_empty_header"}
+               "st_metadata_not_string", "st_empty_header", "one_storage_600_views_size_lie",
+               "deep_list_by_appends", "zip_20000_members_one_twice", "st_20000_keys_one_twice", "zip_truncated"}
 
 
 def _failures(results):
@@ -32,6 +33,9 @@ def test_crafted_files_end_in_an_error_naming_the_file(tmp_path):
     assert not _failures(results)
     accepted = sorted(n for n in MUST_REFUSE if results[n]["outcome"] != "WeightsFileError")
     assert not accepted, f"read without an error: {accepted}"
+    assert "truncated" in results["zip_truncated"]["message"]
+    assert "nest deeper than 64" in results["deep_list_by_appends"]["message"]
+    assert results["zip_20000_members_one_twice"]["seconds"] < 2
     paths = dict(cases)
     unnamed = [n for n in MUST_REFUSE if paths[n] not in results[n]["message"]]
     assert not unnamed, f"errors that do not name the file: {unnamed}"
