@@ -6,6 +6,7 @@ set lacks refused before training, and the two data tools."""
 import glob
 import json
 import os
+import pathlib
 
 import cv2
 import numpy as np
@@ -25,12 +26,19 @@ TINY = ["TRAIN.SCALES", "[64]", "TRAIN.MAX_SIZE", "96", "TEST.SCALES", "[64]", "
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """(voc root, run folder, train_net's stdout) of 4 iterations with an
-    evaluation every 2, the sets given by path from another folder."""
+def toy_voc(tmp_path_factory):
+    """The VOC root of a toy set of 4 training and 3 test images."""
     root = tmp_path_factory.mktemp("own")
     write_toy_dataset(str(root / "toy"), num_train=4, num_test=3, seed=4, workers=1)
-    voc = str(root / "toy" / VOC_DIR)
+    return str(root / "toy" / VOC_DIR)
+
+
+@pytest.fixture(scope="module")
+def trained(toy_voc):
+    """(voc root, run folder) of 4 iterations of train_net.py with an
+    evaluation every 2, the sets given by path from another folder."""
+    voc = toy_voc
+    root = pathlib.Path(voc[: -len(os.path.join("toy", VOC_DIR))])
     out = str(root / "run")
     cwd = os.getcwd()
     os.chdir(root / "toy")  # relative specs, resolved here and stored absolute
@@ -78,6 +86,7 @@ def test_eval_period_logs_figures_and_keeps_the_best(trained, capsys):
     assert metrics["voc07"]["mAP"] == pytest.approx(best["value"], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_predictor_gives_test_net_detections(trained):
     voc, out = trained
     assert tool("test_net").main(["--output", out, "--no-progress",
@@ -106,10 +115,10 @@ def test_predictor_gives_test_net_detections(trained):
     assert json.load(open(figures))["voc07"]["mAP"] == pytest.approx(measured, abs=1e-12)
 
 
-def test_converter_takes_a_set_by_path(trained, tmp_path):
+def test_converter_takes_a_set_by_path(toy_voc, tmp_path):
     from detect.cli import convert
 
-    voc, _ = trained
+    voc = toy_voc
     assert convert.main("VOC", False, ["--dataset", f"voc:{voc}:train", "--out", f"{tmp_path}/",
                                        "--shards", "1", "--workers", "1"]) == 0
     shard = tmp_path / "voc_VOCtoy_train-00000-of-00001.tfrecord"
@@ -136,8 +145,8 @@ def test_a_failed_evaluation_saves_the_model_first(trained, tmp_path, monkeypatc
         in capsys.readouterr().out
 
 
-def test_a_test_set_with_unknown_classes_is_refused_before_training(trained, tmp_path, capsys):
-    voc, _ = trained
+def test_a_test_set_with_unknown_classes_is_refused_before_training(toy_voc, tmp_path, capsys):
+    voc = toy_voc
     ann, images = make_coco(str(tmp_path), [(1, "a.jpg", 40, 40)],
                             [{"id": 1, "image_id": 1, "category_id": 5, "bbox": [2, 2, 9, 9], "iscrowd": 0}],
                             [{"id": 5, "name": "hexagon"}])
@@ -200,8 +209,8 @@ def test_dataset_stats_counts_by_class_and_coco_size(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "viz")) == ["a.jpg", "b.jpg", "c.jpg"]
 
 
-def test_visualize_data_draws_annotations_and_the_pipeline(trained, tmp_path, capsys):
-    voc, _ = trained
+def test_visualize_data_draws_annotations_and_the_pipeline(toy_voc, tmp_path, capsys):
+    voc = toy_voc
     viz = tool("visualize_data")
     out = str(tmp_path / "ann")
     assert viz.main(["--dataset", f"voc:{voc}:train", "--output", out, "--num", "2", "--no-progress"]) == 0
@@ -224,8 +233,8 @@ def test_visualize_data_draws_annotations_and_the_pipeline(trained, tmp_path, ca
     assert "3 pictures (pipeline)" in capsys.readouterr().out
 
 
-def test_finetune_config_without_its_pretrained_model_is_a_message(trained, tmp_path, capsys, monkeypatch):
-    voc, _ = trained
+def test_finetune_config_without_its_pretrained_model_is_a_message(toy_voc, tmp_path, capsys, monkeypatch):
+    voc = toy_voc
     monkeypatch.chdir(tmp_path)  # no output/d2_mask_rcnn_3x here
     cfg = os.path.join(ROOT, "experiments", "cfgs", "finetune_mask_rcnn_r50_fpn.yml")
     toy = os.path.dirname(os.path.dirname(voc))
@@ -268,6 +277,7 @@ def test_a_killed_run_resumes_from_its_last_evaluation(trained, tmp_path, capsys
     assert best["value"] == max(best_before["value"], entries[1]["main"]["value"]) >= first
 
 
+@pytest.mark.slow
 def test_demo_takes_the_best_checkpoint_and_says_why_nothing_is_drawn(trained, tmp_path, capsys):
     voc, out = trained
     image = get_dataset(f"voc:{voc}:test").records[0]["file_name"]

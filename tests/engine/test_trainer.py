@@ -117,6 +117,7 @@ def test_non_finite_variables_are_never_saved_nor_resumed_from(data_dir, tmp_pat
     assert t3.manager.latest_checkpoint.endswith("ckpt-3")
 
 
+@pytest.mark.slow
 def test_every_loss_the_model_returns_is_in_the_objective(data_dir, tmp_path):
     cfg, t = _setup(data_dir, str(tmp_path))
     real = t.model.compute_losses

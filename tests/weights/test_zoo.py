@@ -223,6 +223,7 @@ def test_zoo_slots_map_by_name_onto_a_coco_dataset():
         class_mapping(["__background__", "a", "b"], ["__background__", "c"])
 
 
+@pytest.mark.slow
 def test_torchvision_imagenet_resnet_as_backbone_weights(tmp_path):
     """MODEL.WEIGHTS: torchvision's resnet50 .pth (BatchNorm2d buffers with
     num_batches_tracked, the fc classifier) fills the resnet backbone."""
@@ -289,6 +290,7 @@ def test_detectron2_msra_r50_pkl_as_backbone_weights(tmp_path):
         np.testing.assert_array_equal(v.numpy(), expected[v.path], err_msg=v.path)
 
 
+@pytest.mark.slow
 def test_a_zoo_file_is_found_as_a_pretrained_detector(tmp_path):
     """train_net --weights FILE: the file is read once, recognized by its
     tensor names, and mapped to our variable paths."""
