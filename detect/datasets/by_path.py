@@ -82,16 +82,23 @@ def absolute_spec(spec):
     """A ``coco:`` / ``voc:`` spec with absolute paths (``+`` and ``_person``
     kept), for a run's config.yml: read again from any working directory.
     Other names are returned as they are."""
-    out = []
+    return "+".join((_spec_of(parse_spec(base)) if is_path_spec(base) else base) + suffix
+                    for base, suffix in _spec_parts(spec))
+
+
+def _spec_parts(spec):
+    """(part, "_person" or "") of each part of a spec joined with ``+``,
+    the suffix split off path specs only (a name may end in it)."""
     for part in spec.split("+"):
         person = part.endswith("_person") and is_path_spec(part)
-        base = part[: -len("_person")] if person else part
-        if is_path_spec(base):
-            e = parse_spec(base)
-            base = (f"coco:{e['annotations']}:{e['images']}" if e["format"] == "coco"
-                    else f"voc:{e['root']}" + (f":{e['split']}" if e["split"] else ""))
-        out.append(base + ("_person" if person else ""))
-    return "+".join(out)
+        yield (part[: -len("_person")], "_person") if person else (part, "")
+
+
+def _spec_of(entry):
+    """The spec string of an entry (its paths as they are)."""
+    if entry["format"] == "coco":
+        return f"coco:{entry['annotations']}:{entry['images']}"
+    return f"voc:{entry['root']}" + (f":{entry['split']}" if entry.get("split") else "")
 
 
 def label(entry):
@@ -206,9 +213,7 @@ def pin_datasets(specs, datasets_file, folder):
     made, out = {}, []
     for spec in specs:
         parts = []
-        for part in [p for p in spec.split("+") if p] if spec else []:
-            person = part.endswith("_person") and is_path_spec(part)
-            base = part[: -len("_person")] if person else part
+        for base, suffix in _spec_parts(spec) if spec else []:
             if is_path_spec(base) and base not in named:
                 entry = parse_spec(base)
                 if any(c in p for p in _entry_paths(entry) for c in SPEC_SEPARATORS):
@@ -220,8 +225,8 @@ def pin_datasets(specs, datasets_file, folder):
                     named[name] = made[name] = entry
                     base = name
                 else:
-                    base = absolute_spec(base)
-            parts.append(base + ("_person" if person else ""))
+                    base = _spec_of(entry)
+            parts.append(base + suffix)
         out.append("+".join(parts))
     if not made:
         return out, datasets_file

@@ -365,8 +365,7 @@ class Trainer:
             return {}
         for p in self.remove_temporaries():
             print(f"removed {p}: left by an interrupted checkpoint save")
-        if self.writer is None:
-            self.writer = tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
+        self._open_writer()
         bar = tqdm(total=max_iters, initial=start, desc="train", unit="it", disable=not progress,
                    dynamic_ncols=True)
         losses, t_last, it_last = {}, time.time(), start
@@ -459,6 +458,12 @@ class Trainer:
                   "(resume with --resume)")
             raise
 
+    def _open_writer(self):
+        """The run's TensorBoard writer, made on first use (a failed resume
+        adds no file to the run)."""
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
+
     def _evaluate_missed(self, start, max_iters):
         """On resume: the evaluation due at the restored iteration, when the
         run stopped before it was logged (killed while evaluating, or at
@@ -468,8 +473,7 @@ class Trainer:
         due = start % self.eval_period == 0 or start == max_iters
         if due and start not in self.evaluator.logged_iterations():
             print(f"evaluating iteration {start}, which the stopped run had not finished evaluating")
-            if self.writer is None:
-                self.writer = tf.summary.create_file_writer(os.path.join(self.write_dir, "tensorboard"))
+            self._open_writer()
             self._evaluate(start)
             self.writer.flush()
 

@@ -18,6 +18,7 @@ used a thousand times cannot fill the memory). Each breach, like every
 malformed stream, is a ``UnsafePickleError`` or ``CorruptPickle`` that the
 caller turns into its file's error.
 """
+import abc
 import dataclasses
 import pickle
 import pickletools
@@ -66,23 +67,20 @@ class Builder:
         return f"<{self.name}>"
 
 
-class Partial:
+class Partial(abc.ABC):
     """A value that a BUILD completes (a NumPy array or dtype rebuilt in two
     steps); ``build(reader, state)`` takes the state, ``value()`` gives the
     result and refuses when it never got one."""
 
+    @abc.abstractmethod
     def build(self, reader, state):
-        raise UnsafePickleError(f"it sets the state of a {type(self).__name__}")
+        """Takes the BUILD state, or raises UnsafePickleError."""
 
+    @abc.abstractmethod
     def value(self):
-        raise NotImplementedError
+        """The completed value, or UnsafePickleError."""
 
 
-class _Mark:
-    pass
-
-
-_MARK = _Mark()
 _CONTAINERS = (dict, list, tuple)
 _KEY_TYPES = (str, int, float, bytes, bool, type(None))
 
@@ -143,7 +141,6 @@ class PickleReader:
         # PyTorch's reader: twice the storage bytes actually read so far)
         self.array_budget = array_budget or (lambda: limits.array_bytes)
         self.array_bytes = 0
-        self._depth = {}  # id(container) -> its nesting depth (1: holds no container)
 
     def count_array_bytes(self, n, what):
         """Adds an array's bytes to the total; refuses past the budget."""
@@ -153,14 +150,6 @@ class PickleReader:
             raise UnsafePickleError(f"{what} brings its arrays to {self.array_bytes} bytes, past the "
                                     f"reader's limit of {budget} for this file (the same data used "
                                     "many times?)")
-
-    def _nest(self, container, item):
-        if isinstance(item, _CONTAINERS):
-            depth = self._depth.get(id(item), 1) + 1
-            if depth > self._depth.get(id(container), 1):
-                if depth > self.limits.depth:
-                    raise UnsafePickleError(f"containers nest deeper than {self.limits.depth} levels")
-                self._depth[id(container)] = depth
 
     def _pop_mark(self, stack, marks):
         if not marks:
@@ -172,7 +161,6 @@ class PickleReader:
 
     def load(self):
         stack, marks, memo = [], [], {}
-        keep = []  # every container made, so that their ids stay unique while _depth uses them
         try:
             ops = pickletools.genops(self.file)
             for count, (op, arg, _) in enumerate(ops):
@@ -183,7 +171,7 @@ class PickleReader:
                     if len(stack) != 1 or marks:
                         raise CorruptPickle("the stack does not end with one value")
                     return resolve(stack[0], self.limits.depth)
-                self._step(name, arg, stack, marks, memo, keep)
+                self._step(name, arg, stack, marks, memo)
         except (UnsafePickleError, CorruptPickle, WeightsFileError):
             raise
         except (ValueError, TypeError, IndexError, KeyError, OverflowError, EOFError,
@@ -191,7 +179,7 @@ class PickleReader:
             raise CorruptPickle(f"{type(e).__name__}: {str(e)[:200]}") from None
         raise CorruptPickle("it ends before its STOP opcode (truncated)")
 
-    def _step(self, name, arg, stack, marks, memo, keep):
+    def _step(self, name, arg, stack, marks, memo):
         if name in ("PROTO", "FRAME"):
             if name == "PROTO" and not 2 <= arg <= 5:
                 raise CorruptPickle(f"protocol {arg}")
@@ -199,7 +187,6 @@ class PickleReader:
             marks.append(len(stack))
         elif name in ("EMPTY_DICT", "EMPTY_LIST", "EMPTY_TUPLE"):
             obj = {"EMPTY_DICT": dict, "EMPTY_LIST": list, "EMPTY_TUPLE": tuple}[name]()
-            keep.append(obj)
             stack.append(obj)
         elif name in ("TUPLE", "LIST", "DICT"):
             items = self._pop_mark(stack, marks)
@@ -211,9 +198,6 @@ class PickleReader:
                     self._setitem(obj, k, v)
             else:
                 obj = tuple(items) if name == "TUPLE" else list(items)
-                for item in items:
-                    self._nest(obj, item)
-            keep.append(obj)
             stack.append(obj)
         elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
             n = int(name[-1])
@@ -221,17 +205,12 @@ class PickleReader:
                 raise CorruptPickle(f"{name} on a stack of {len(stack)}")
             obj = tuple(stack[-n:])
             del stack[-n:]
-            for item in obj:
-                self._nest(obj, item)
-            keep.append(obj)
             stack.append(obj)
         elif name in ("APPEND", "APPENDS"):
             items = [stack.pop()] if name == "APPEND" else self._pop_mark(stack, marks)
             target = stack[-1]
             if not isinstance(target, list):
                 raise UnsafePickleError(f"{name} on a {type(target).__name__}, not a list")
-            for item in items:
-                self._nest(target, item)
             target.extend(items)
         elif name in ("SETITEM", "SETITEMS"):
             if name == "SETITEM":
@@ -299,12 +278,11 @@ class PickleReader:
     def _setitem(self, target, key, value):
         if not isinstance(key, _KEY_TYPES):
             raise UnsafePickleError(f"a dict key is a {type(key).__name__}")
-        self._nest(target, value)
         target[key] = value
 
 
-def _latin1(text):
-    return text  # Python 2 str, decoded as latin-1 (what encoding="latin1" does)
+def _py2_str(a):
+    return a.decode("latin1") if isinstance(a, bytes) else a
 
 
 _VALUES = {
@@ -314,9 +292,9 @@ _VALUES = {
     "FLOAT": float, "BINFLOAT": float,
     "UNICODE": str, "SHORT_BINUNICODE": str, "BINUNICODE": str, "BINUNICODE8": str,
     "SHORT_BINBYTES": bytes, "BINBYTES": bytes, "BINBYTES8": bytes, "BYTEARRAY8": bytes,
-    # Python 2 strings: genops gives STRING as str, the binary ones as bytes
-    "STRING": _latin1, "BINSTRING": lambda a: a.decode("latin1") if isinstance(a, bytes) else a,
-    "SHORT_BINSTRING": lambda a: a.decode("latin1") if isinstance(a, bytes) else a,
+    # Python 2 strings, read as latin-1 (what encoding="latin1" does): genops
+    # gives STRING as str, the binary ones as bytes
+    "STRING": str, "BINSTRING": _py2_str, "SHORT_BINSTRING": _py2_str,
 }
 
 
