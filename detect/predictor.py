@@ -8,6 +8,7 @@
     out["class_names"]              # list of N str
     out["masks"]                    # Mask R-CNN only: uint8 [N, H, W], 0 / 1
     outs = predictor([rgb1, rgb2])  # a list in, a list of such dicts out
+    outs = predictor(frames, batch_size=4)  # run folders: up to 4 images a model call
 
 ``path`` is a tools/train_net.py or tools/import_weights.py output folder
 (config.yml, classes.json, checkpoints/; ``checkpoint`` picks one, e.g.
@@ -90,7 +91,7 @@ class Predictor:
         self.kind = "run"
         self.cfg, self.model, self.checkpoint = load_model(path, checkpoint, list(overrides))
         self.class_names = read_class_names(path)
-        self._detect = tf.function(self.model.detect, reduce_retracing=True)
+        self._detect = {}  # a traced model.detect per batch size (the model loops over the batch)
 
     def _init_export(self, path):
         from detect.export.loading import load_exported
@@ -101,14 +102,30 @@ class Predictor:
         self.checkpoint = None
         self._serve = self.loaded.signatures["serving_default"]
 
-    def __call__(self, images):
+    def __call__(self, images, batch_size=1):
         """Detections of one RGB uint8 [H, W, 3] image (a dict), or of a list
-        of them (a list of dicts); see the module docstring."""
-        if isinstance(images, (list, tuple)):
-            return [self._one(im) for im in images]
-        return self._one(images)
+        of them (a list of dicts); see the module docstring.
 
-    def _one(self, rgb):
+        batch_size: for a list and a run folder, up to this many images go
+        through the model in one call: consecutive images that are the same
+        size once resized and padded (video frames, one camera's photos).
+        Each image's detections are its own, as with batch_size 1 (the
+        padded input is the same); what batching buys on a CPU is measured
+        in docs/benchmarks.md. An export takes one image a call.
+        """
+        if isinstance(images, (list, tuple)):
+            if batch_size < 1:
+                raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            images = [self._check(im) for im in images]
+            if self.kind == "export" or batch_size == 1:
+                return [self._named(self._run_export(im) if self.kind == "export"
+                                    else self._run_model([im])[0]) for im in images]
+            return [self._named(out) for out in self._run_batches(images, batch_size)]
+        rgb = self._check(images)
+        return self._named(self._run_export(rgb) if self.kind == "export" else self._run_model([rgb])[0])
+
+    @staticmethod
+    def _check(rgb):
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError(f"an image must be [height, width, 3] (RGB), got shape {rgb.shape}; "
@@ -116,26 +133,52 @@ class Predictor:
         if rgb.dtype != np.uint8:
             raise ValueError(f"an image must be uint8 (0..255), got {rgb.dtype}; for floats in "
                              "[0, 1] pass (x * 255).round().astype(np.uint8)")
-        out = self._run_export(rgb) if self.kind == "export" else self._run_model(rgb)
+        return rgb
+
+    def _named(self, out):
         out["class_names"] = [self.class_names[int(c)] for c in out["classes"]]
         return out
 
-    def _run_model(self, rgb):
+    def _run_batches(self, images, batch_size):
+        """Detections of each image, in order, running runs of consecutive
+        same-shaped model inputs (at most batch_size) together."""
+        prepared = [prepare(rgb, self.cfg) for rgb in images]
+        outs, start = [], 0
+        while start < len(images):
+            end = start + 1
+            while (end < len(images) and end - start < batch_size
+                   and prepared[end][0].shape == prepared[start][0].shape):
+                end += 1
+            outs += self._run_model(images[start:end], prepared[start:end])
+            start = end
+        return outs
+
+    def _run_model(self, rgbs, prepared=None):
+        """Detections of same-shaped model inputs (rgbs: a list of RGB
+        images; prepared: their (image, size) from prepare), one model call."""
         import tensorflow as tf
 
         from detect.modeling.postprocess import paste_masks
 
         cfg = self.cfg
-        image, size = prepare(rgb, cfg)
-        # boxes in rgb's pixels (postprocess.py rescales them)
-        out = self._detect(image, size, tf.constant([rgb.shape[:2]], tf.int32))
-        n = int(out["num_detections"][0])
-        dets = {k: out[k][0, :n].numpy() for k in KEYS}
-        dets["classes"] = dets["classes"].astype(np.int32)
-        if "masks" in out:
-            dets["masks"] = paste_masks(out["masks"][0, :n], out["boxes"][0, :n], rgb.shape[0],
-                                        rgb.shape[1], cfg.TEST.MASK_THRESH, cfg.TEST.MASK_PASTE).numpy()
-        return dets
+        prepared = prepared or [prepare(rgb, cfg) for rgb in rgbs]
+        image = prepared[0][0] if len(prepared) == 1 else tf.concat([p[0] for p in prepared], 0)
+        size = prepared[0][1] if len(prepared) == 1 else tf.concat([p[1] for p in prepared], 0)
+        # boxes in each rgb's pixels (postprocess.py rescales them)
+        if len(rgbs) not in self._detect:
+            self._detect[len(rgbs)] = tf.function(self.model.detect, reduce_retracing=True)
+        out = self._detect[len(rgbs)](image, size, tf.constant([rgb.shape[:2] for rgb in rgbs], tf.int32))
+        results = []
+        for i, rgb in enumerate(rgbs):
+            n = int(out["num_detections"][i])
+            dets = {k: out[k][i, :n].numpy() for k in KEYS}
+            dets["classes"] = dets["classes"].astype(np.int32)
+            if "masks" in out:
+                dets["masks"] = paste_masks(out["masks"][i, :n], out["boxes"][i, :n], rgb.shape[0],
+                                            rgb.shape[1], cfg.TEST.MASK_THRESH,
+                                            cfg.TEST.MASK_PASTE).numpy()
+            results.append(dets)
+        return results
 
     def _run_export(self, rgb):
         import tensorflow as tf

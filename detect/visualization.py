@@ -47,14 +47,15 @@ def draw(bgr, boxes, scores, names, class_ids=None, masks=None, alpha=0.45):
     return bgr
 
 
-def picture_name(path, used, suffix=""):
-    """<stem><suffix>.jpg for an input picture, unique among ``used`` (a set,
-    updated): a second x.jpg (another folder, or x.png) gets
-    x_2<suffix>.jpg, then x_3 ... (demo.py: suffix "_det")."""
+def picture_name(path, used, suffix="", ext=".jpg"):
+    """<stem><suffix><ext> for an input picture, unique among ``used`` (a
+    set, updated): a second x.jpg (another folder, or x.png) gets
+    x_2<suffix>.jpg, then x_3 ... (demo.py: suffix "_det"; a video's
+    annotated copy: ext ".mp4")."""
     stem = os.path.splitext(os.path.basename(path))[0]
-    name, k = f"{stem}{suffix}.jpg", 2
+    name, k = f"{stem}{suffix}{ext}", 2
     while name in used:
-        name, k = f"{stem}_{k}{suffix}.jpg", k + 1
+        name, k = f"{stem}_{k}{suffix}{ext}", k + 1
     used.add(name)
     return name
 

@@ -12,27 +12,14 @@ and exits with 130 or 143 (128 + the signal number).
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 import time
 
 from tqdm import tqdm
 
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.convert import convert
-
-
-class Stopped(Exception):
-    """SIGTERM arrived; raised in the main thread so that cleanup runs."""
-
-    def __init__(self, signum):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _raise_stopped(signum, frame):
-    raise Stopped(signum)
+from detect.utils.stopping import Stopped, sigterm_raises, stop_signal
 
 
 def _at_least_one(text):
@@ -70,24 +57,19 @@ def main(kind, default_masks, argv=None):
     a = parser(kind, default_masks).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     t0 = time.time()
-    in_main = threading.current_thread() is threading.main_thread()  # signals need it
-    previous = signal.signal(signal.SIGTERM, _raise_stopped) if in_main else None
     try:
-        dataset = get_dataset(a.dataset, a.data_dir, strict=a.strict, datasets_file=a.datasets_file)
-        with tqdm(total=len(dataset), desc=f"converting {dataset.name}", unit="img") as bar:
-            paths, written, skips = convert(dataset, a.out, a.shards, a.workers, a.masks, a.strict,
-                                            progress=bar.update)
+        with sigterm_raises():
+            dataset = get_dataset(a.dataset, a.data_dir, strict=a.strict, datasets_file=a.datasets_file)
+            with tqdm(total=len(dataset), desc=f"converting {dataset.name}", unit="img") as bar:
+                paths, written, skips = convert(dataset, a.out, a.shards, a.workers, a.masks,
+                                                a.strict, progress=bar.update)
     except (BadInputError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (Stopped, KeyboardInterrupt) as e:
-        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
-        print(f"stopped by {signal.Signals(signum).name}: workers ended, unfinished shards "
+        print(f"stopped by {stop_signal(e).name}: workers ended, unfinished shards "
               "removed", file=sys.stderr)
-        return 128 + signum
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        return 128 + stop_signal(e)
     prefix = paths[0].rsplit("-", 3)[0]
     print(f"{dataset.name}: wrote {written} examples to {len(paths)} shards "
           f"({os.path.dirname(prefix) or '.'}/{os.path.basename(prefix)}-*) in "

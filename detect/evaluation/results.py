@@ -9,12 +9,12 @@ VOC index string for VOC sets) and ``category_id`` the dataset's category id
 pixel coordinates of the original image.
 """
 import json
-import os
 from collections import defaultdict
 
 import numpy as np
 
 from detect.datasets.records import BadInputError
+from detect.utils.atomic import write_json_atomic
 
 
 def json_ready(value):
@@ -52,11 +52,7 @@ def load_results(path):
 
 def save_results(results, path):
     """Writes atomically (a crash never leaves half a file)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f)
-    os.replace(tmp, path)
+    write_json_atomic(path, results)
 
 
 def by_image_and_class(results, category_to_class=None):

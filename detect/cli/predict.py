@@ -1,0 +1,222 @@
+"""Runs a detector over folders or globs of images without annotations:
+COCO results out, resumed where a rerun finds them.
+
+    python tools/predict.py --output output/toy_quickstart photos/ --out-dir preds
+    python tools/predict.py --saved-model exports/toy "photos/**/*.jpg" --out-dir preds --classes person
+    python tools/reval.py --dataset coco:ann.json:photos --results preds/results.json --image-list preds/images.json
+
+Writes to --out-dir:
+  images.json       the image list (detect/media/image_list.py): images
+                    [{id, file_name, path}] and the model's categories
+                    [{id, name}]; written before the first image runs
+  detections.jsonl  a line per image as it is done: {image_id, file_name,
+                    height, width, boxes [[x1, y1, x2, y2]], scores, classes
+                    (names), masks (COCO RLE, Mask R-CNN)}, or {image_id,
+                    file_name, skipped: why}
+  results.json      COCO results: image_id, category_id (the model's class
+                    index, named in images.json), bbox [x, y, w, h], score,
+                    segmentation; made from detections.jsonl at the end
+  skipped.txt       each skipped file and why (tab-separated)
+  run.json          the model and the settings
+results.json, images.json and skipped.txt are written whole and renamed
+into place; detections.jsonl gains whole lines only (a torn last line is cut
+off on resume). Ctrl-C or SIGTERM writes results.json of the images done
+and exits 130 or 143; the same command again runs only the images without a
+line, and new files found in the folders get new ids. Another model or
+other settings on the same --out-dir are refused (--restart starts anew).
+A broken, empty or oversized file (over --max-pixels, from its header) is
+skipped, counted and listed. Images are decoded ahead of the model in
+threads through a bounded queue (--read-ahead), so memory stays flat over
+any number of files; --batch-size runs same-sized images together.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from detect.tf_env import set_defaults
+
+set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
+
+from tqdm import tqdm
+
+from detect.cli.detections import (at_least_one, check_classes, class_list, select, skip_reason,
+                                   to_json, unit_interval)
+from detect.datasets.image_check import MAX_PIXELS
+from detect.media.folder import expand, read_ahead, read_image
+from detect.media.image_list import ImageList, ImageListError
+from detect.media.jsonl import JsonLines
+from detect.predictor import Predictor
+from detect.utils.atomic import write_json_atomic
+from detect.utils.stopping import Stopped, sigterm_raises, stop_signal
+
+FILES = ("images.json", "detections.jsonl", "results.json", "skipped.txt", "run.json")
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("images", nargs="+", help="image files, folders or globs (quoted: \"a/**/*.jpg\")")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--output", help="a run folder (tools/train_net.py, tools/import_weights.py)")
+    source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
+    p.add_argument("--checkpoint", help="with --output: a checkpoint or a folder of them; default: the latest")
+    p.add_argument("--out-dir", required=True, help="where the outputs go (see above)")
+    p.add_argument("--thresh", type=unit_interval, default=0.0,
+                   help="keep detections scoring at least this (default 0: all the model gives, "
+                        "as COCO evaluation wants)")
+    p.add_argument("--classes", action="extend", type=class_list, metavar="NAME[,NAME]",
+                   help="only these classes (e.g. person)")
+    p.add_argument("--recursive", action="store_true", help="also the images in subfolders of folders")
+    p.add_argument("--batch-size", type=at_least_one, default=1,
+                   help="images a model call (same-sized ones; run folders only)")
+    p.add_argument("--read-ahead", type=at_least_one, default=8, help="images decoded ahead of the model")
+    p.add_argument("--workers", type=at_least_one, default=2, help="decoding threads")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS,
+                   help="skip larger images (height x width, from the header)")
+    p.add_argument("--restart", action="store_true", help="discard what --out-dir holds and start anew")
+    return p
+
+
+def settings(a, predictor):
+    return {"model": os.path.abspath(a.saved_model or a.output), "kind": predictor.kind,
+            "checkpoint": predictor.checkpoint and os.path.abspath(predictor.checkpoint),
+            "thresh": a.thresh, "classes": sorted(a.classes or []), "max_pixels": a.max_pixels}
+
+
+def open_out_dir(a, predictor):
+    """(ImageList, whether earlier work is resumed); refuses other settings."""
+    os.makedirs(a.out_dir, exist_ok=True)
+    run_json = os.path.join(a.out_dir, "run.json")
+    if a.restart:
+        for name in FILES:
+            if os.path.exists(os.path.join(a.out_dir, name)):
+                os.remove(os.path.join(a.out_dir, name))
+    resume = os.path.exists(run_json)
+    if resume:
+        with open(run_json) as f:
+            before = json.load(f)
+        now = settings(a, predictor)
+        changed = [k for k in now if before.get(k) != now[k]]
+        if changed:
+            raise ImageListError(
+                f"{a.out_dir} holds predictions made with other settings ({', '.join(changed)}: "
+                f"{', '.join(str(before.get(k)) for k in changed)}); use another --out-dir, or "
+                "--restart to start this one anew")
+    image_list = ImageList(os.path.join(a.out_dir, "images.json"), predictor.class_names)
+    write_json_atomic(run_json, settings(a, predictor), indent=1)
+    return image_list, resume
+
+
+def write_results(out_dir, class_names):
+    """results.json (COCO results) and skipped.txt from detections.jsonl,
+    streamed: one image's detections in memory at a time. Returns (images
+    with detections lines, skipped images, detections)."""
+    from detect.engine.inference import detections_to_results
+
+    index = {n: i for i, n in enumerate(class_names)}
+    path, done, skipped, count = os.path.join(out_dir, "results.json"), 0, [], 0
+    with open(path + ".tmp", "w") as out:
+        out.write("[")
+        with open(os.path.join(out_dir, "detections.jsonl")) as f:
+            for line in f:
+                if not line.endswith("\n"):
+                    break
+                image = json.loads(line)
+                if "skipped" in image:
+                    skipped.append(f"{image['file_name']}\t{image['skipped']}\n")
+                    continue
+                done += 1
+                results = detections_to_results(
+                    {"image_id": image["image_id"]}, image["boxes"], image["scores"],
+                    [index[n] for n in image["classes"]])
+                for r, rle in zip(results, image.get("masks") or [None] * len(results)):
+                    if rle is not None:
+                        r["segmentation"] = rle
+                    out.write(("," if count else "") + json.dumps(r, separators=(",", ":")))
+                    count += 1
+        out.write("]\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(path + ".tmp", path)
+    with open(os.path.join(out_dir, "skipped.txt.tmp"), "w") as f:
+        f.writelines(skipped)
+    os.replace(os.path.join(out_dir, "skipped.txt.tmp"), os.path.join(out_dir, "skipped.txt"))
+    return done, len(skipped), count
+
+
+def run(a, predictor, log, todo, bar):
+    """Runs the model over todo ([image entry]), a line per image to log."""
+
+    def flush(batch):
+        if not batch:
+            return
+        outs = predictor([rgb for _, rgb in batch], batch_size=a.batch_size)
+        for (entry, rgb), out in zip(batch, outs):
+            line = {"image_id": entry["id"], "file_name": entry["file_name"],
+                    "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
+            line.update(to_json(select(out, a.thresh, a.classes), decimals=(2, 5)))
+            log.append(line)
+            bar.update()
+
+    entries = {e["path"]: e for e in todo}
+    batch = []
+    for path, rgb, error in read_ahead([e["path"] for e in todo],
+                                       lambda p: read_image(p, a.max_pixels), a.read_ahead, a.workers):
+        entry = entries[path]
+        if error is not None:
+            flush(batch)
+            batch = []
+            bar.write(f"skipped {path}: {skip_reason(error)}")
+            log.append({"image_id": entry["id"], "file_name": entry["file_name"],
+                        "skipped": skip_reason(error)})
+            bar.update()
+            continue
+        batch.append((entry, rgb))
+        if len(batch) >= a.batch_size:
+            flush(batch)
+            batch = []
+    flush(batch)
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    t0 = time.time()
+    try:
+        if a.checkpoint and a.saved_model:
+            raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own weights")
+        predictor = (Predictor(a.saved_model, kind="export") if a.saved_model
+                     else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
+        problem = check_classes(a.classes, predictor.class_names)
+        if problem:
+            raise ValueError(problem)
+        found = expand(a.images, a.recursive)
+        if not found:
+            raise ValueError(f"no image matches {a.images} (image files: .jpg .jpeg .png .bmp .gif"
+                             f"{'' if a.recursive else '; --recursive for subfolders'})")
+        image_list, resume = open_out_dir(a, predictor)
+        entries = image_list.add(found)
+        image_list.save()
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    log = JsonLines(os.path.join(a.out_dir, "detections.jsonl"), resume=resume)
+    done = {line["image_id"] for line in log.lines}
+    todo = [e for e in entries if e["id"] not in done]
+    if resume:
+        print(f"resuming {a.out_dir}: {len(entries) - len(todo)} of {len(entries)} images done before")
+    status = 0
+    try:
+        with sigterm_raises(), log, tqdm(total=len(todo), desc="predict", unit="img") as bar:
+            run(a, predictor, log, todo, bar)
+    except (Stopped, KeyboardInterrupt) as e:
+        print(f"stopped by {stop_signal(e).name}: the images done are kept; the same command "
+              "again goes on from there", file=sys.stderr)
+        status = 128 + stop_signal(e)
+    images, skipped, count = write_results(a.out_dir, predictor.class_names)
+    print(f"{images} images, {count} detections -> {os.path.join(a.out_dir, 'results.json')}; "
+          f"{skipped} skipped" + (f" (listed in {os.path.join(a.out_dir, 'skipped.txt')})" if skipped
+                                  else "") + f"; {time.time() - t0:.1f} s")
+    if status == 0 and images == 0 and skipped:
+        return 1
+    return status

@@ -1,0 +1,38 @@
+"""Stopping a command cleanly: SIGTERM raised as an exception in the main
+thread (as Ctrl-C raises KeyboardInterrupt), so that ``finally`` blocks
+close files and remove temporaries. A process killed with SIGKILL runs no
+code at all."""
+import contextlib
+import signal
+import threading
+
+
+class Stopped(Exception):
+    """SIGTERM arrived; raised in the main thread so that cleanup runs."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def sigterm_raises():
+    """Within it, SIGTERM raises Stopped in the main thread (elsewhere:
+    signals cannot be handled there, and nothing changes)."""
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_stopped) if in_main else None
+    try:
+        yield
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def stop_signal(e):
+    """The signal (signal.Signals) behind a Stopped or KeyboardInterrupt;
+    a command exits with 128 + its number."""
+    return signal.Signals(e.signum if isinstance(e, Stopped) else signal.SIGINT)
