@@ -40,9 +40,10 @@ from detect.cli.detections import (at_least_one, check_classes, class_list, sele
                                    to_json, unit_interval)
 from detect.cli.video import run_video
 from detect.datasets.image_check import MAX_PIXELS, BadImageError
-from detect.media.folder import expand, read_image
+from detect.media.folder import expand, is_image, read_image
 from detect.media.video import is_video
 from detect.predictor import Predictor
+from detect.utils.stopping import StopRequests, Stopped, stop_signal
 from detect.visualization import draw, picture_name
 
 # data/demo/ of the repository (an editable install: pip install -e .)
@@ -100,6 +101,15 @@ def run_image(predictor, path, a, used, report):
 
 def main(argv=None):
     a = parser().parse_args(argv)
+    with StopRequests() as stop:  # Ctrl-C, SIGTERM: stop between images and frames
+        try:
+            return run_all(a, stop)
+        except (Stopped, KeyboardInterrupt) as e:
+            print(f"stopped by {stop_signal(e).name}", file=sys.stderr)
+            return 128 + stop_signal(e)
+
+
+def run_all(a, stop):
     try:
         predictor = (Predictor(a.saved_model, kind="export") if a.saved_model  # detect/predictor.py
                      else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
@@ -108,24 +118,31 @@ def main(argv=None):
         problem = check_classes(a.classes, predictor.class_names)
         if problem:
             raise ValueError(problem)
+        if os.path.exists(a.out_dir) and not os.path.isdir(a.out_dir):
+            raise ValueError(f"--out-dir {a.out_dir} is a file; name a folder (it is made if missing)")
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    stop.check()
     inputs = a.images or ([] if a.camera is not None else [SAMPLE])
-    videos = [i for i in inputs if is_video(i) and not os.path.isdir(i)]
-    paths = [p for p, _ in expand([i for i in inputs if i not in videos])]
+    found = [p for p, _ in expand(inputs, keep=lambda p: is_image(p) or is_video(p))]
+    videos = [p for p in found if is_video(p) and not os.path.isdir(p)]
+    paths = [p for p in found if p not in videos]
     if not paths and not videos and a.camera is None:
-        print(f"error: no image matches {a.images}", file=sys.stderr)
+        print(f"error: no image or video matches {a.images}", file=sys.stderr)
         return 2
     os.makedirs(a.out_dir, exist_ok=True)
     report, failures, used, status = {}, 0, set(), 0
-    for path in paths:
-        failures += not run_image(predictor, path, a, used, report)
-    if paths:
-        with open(os.path.join(a.out_dir, "detections.json"), "w") as f:
-            json.dump(report, f, indent=2)
+    try:
+        for path in paths:
+            failures += not run_image(predictor, path, a, used, report)
+            stop.check()
+    finally:  # also when stopped: the images done are listed
+        if paths:
+            with open(os.path.join(a.out_dir, "detections.json"), "w") as f:
+                json.dump(report, f, indent=2)
     for source in videos + ([a.camera] if a.camera is not None else []):
-        status = max(status, run_video(predictor, source, a, used))
+        status = max(status, run_video(predictor, source, a, used, stop))
         if status > 128:  # stopped: Ctrl-C ends the whole command
             return status
     if paths and failures and not report:

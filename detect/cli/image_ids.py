@@ -17,7 +17,7 @@ def match_images(image_list, records, path):
     by_base = {}
     for r in records:
         by_base.setdefault(os.path.basename(r["file_name"]), []).append(r)
-    mapping = {}
+    mapping, taken = {}, {}
     for image in image_list["images"]:
         name = image["file_name"].replace("/", os.sep)
         fits = [r for r in by_base.get(os.path.basename(name), [])
@@ -28,6 +28,12 @@ def match_images(image_list, records, path):
                                 f"({fits[0]['file_name']}, {fits[1]['file_name']}, ...)")
         if fits:
             mapping[image["id"]] = fits[0]["image_id"]
+            taken.setdefault(fits[0]["image_id"], []).append(image["file_name"])
+    twice = [(k, v) for k, v in taken.items() if len(v) > 1]
+    if twice:
+        raise BadInputError(f"{path}: {' and '.join(twice[0][1])} both fit the dataset's image "
+                            f"{twice[0][0]}; name the folder the annotations are for (tools/"
+                            "predict.py on it alone gives names that fit)")
     if not mapping:
         raise BadInputError(f"{path}: none of its {len(image_list['images'])} file names (e.g. "
                             f"{image_list['images'][0]['file_name'] if image_list['images'] else '-'}) "

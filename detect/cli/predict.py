@@ -44,12 +44,12 @@ from tqdm import tqdm
 from detect.cli.detections import (at_least_one, check_classes, class_list, select, skip_reason,
                                    to_json, unit_interval)
 from detect.datasets.image_check import MAX_PIXELS
-from detect.media.folder import expand, read_ahead, read_image
+from detect.media.folder import IMAGE_EXTS, expand, read_ahead, read_image
 from detect.media.image_list import ImageList, ImageListError
 from detect.media.jsonl import JsonLines
 from detect.predictor import Predictor
 from detect.utils.atomic import write_json_atomic
-from detect.utils.stopping import Stopped, sigterm_raises, stop_signal
+from detect.utils.stopping import StopRequests, Stopped, stop_signal
 
 FILES = ("images.json", "detections.jsonl", "results.json", "skipped.txt", "run.json")
 
@@ -86,6 +86,8 @@ def settings(a, predictor):
 
 def open_out_dir(a, predictor):
     """(ImageList, whether earlier work is resumed); refuses other settings."""
+    if os.path.exists(a.out_dir) and not os.path.isdir(a.out_dir):
+        raise ValueError(f"--out-dir {a.out_dir} is a file; name a folder (it is made if missing)")
     os.makedirs(a.out_dir, exist_ok=True)
     run_json = os.path.join(a.out_dir, "run.json")
     if a.restart:
@@ -100,9 +102,9 @@ def open_out_dir(a, predictor):
         changed = [k for k in now if before.get(k) != now[k]]
         if changed:
             raise ImageListError(
-                f"{a.out_dir} holds predictions made with other settings ({', '.join(changed)}: "
-                f"{', '.join(str(before.get(k)) for k in changed)}); use another --out-dir, or "
-                "--restart to start this one anew")
+                f"{a.out_dir} holds predictions made with other settings ("
+                + "; ".join(f"{k}: {before.get(k)} there, {now[k]} now" for k in changed)
+                + "); use another --out-dir, or --restart to start this one anew")
     image_list = ImageList(os.path.join(a.out_dir, "images.json"), predictor.class_names)
     write_json_atomic(run_json, settings(a, predictor), indent=1)
     return image_list, resume
@@ -110,19 +112,28 @@ def open_out_dir(a, predictor):
 
 def write_results(out_dir, class_names):
     """results.json (COCO results) and skipped.txt from detections.jsonl,
-    streamed: one image's detections in memory at a time. Returns (images
-    with detections lines, skipped images, detections)."""
+    streamed: one image's detections in memory at a time. An image's last
+    line counts (a skipped file tried again on a rerun has two). Returns
+    (images with detections, skipped images, detections)."""
     from detect.engine.inference import detections_to_results
 
+    lines = os.path.join(out_dir, "detections.jsonl")
+    last = {}  # image_id: the number of its last line
+    with open(lines) as f:
+        for n, line in enumerate(f):
+            if line.endswith("\n"):
+                last[json.loads(line)["image_id"]] = n
     index = {n: i for i, n in enumerate(class_names)}
     path, done, skipped, count = os.path.join(out_dir, "results.json"), 0, [], 0
     with open(path + ".tmp", "w") as out:
         out.write("[")
-        with open(os.path.join(out_dir, "detections.jsonl")) as f:
-            for line in f:
+        with open(lines) as f:
+            for n, line in enumerate(f):
                 if not line.endswith("\n"):
                     break
                 image = json.loads(line)
+                if last[image["image_id"]] != n:
+                    continue  # superseded by a later line
                 if "skipped" in image:
                     skipped.append(f"{image['file_name']}\t{image['skipped']}\n")
                     continue
@@ -145,8 +156,9 @@ def write_results(out_dir, class_names):
     return done, len(skipped), count
 
 
-def run(a, predictor, log, todo, bar):
-    """Runs the model over todo ([image entry]), a line per image to log."""
+def run(a, predictor, log, todo, bar, stop=None):
+    """Runs the model over todo ([image entry]), a line per image to log;
+    stop (StopRequests) is checked between images."""
 
     def flush(batch):
         if not batch:
@@ -158,6 +170,8 @@ def run(a, predictor, log, todo, bar):
             line.update(to_json(select(out, a.thresh, a.classes), decimals=(2, 5)))
             log.append(line)
             bar.update()
+        if stop is not None:
+            stop.check()
 
     entries = {e["path"]: e for e in todo}
     batch = []
@@ -171,6 +185,8 @@ def run(a, predictor, log, todo, bar):
             log.append({"image_id": entry["id"], "file_name": entry["file_name"],
                         "skipped": skip_reason(error)})
             bar.update()
+            if stop is not None:
+                stop.check()
             continue
         batch.append((entry, rgb))
         if len(batch) >= a.batch_size:
@@ -179,41 +195,51 @@ def run(a, predictor, log, todo, bar):
     flush(batch)
 
 
-def main(argv=None):
-    a = parser().parse_args(argv)
-    t0 = time.time()
-    try:
-        if a.checkpoint and a.saved_model:
-            raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own weights")
-        predictor = (Predictor(a.saved_model, kind="export") if a.saved_model
-                     else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
-        problem = check_classes(a.classes, predictor.class_names)
-        if problem:
-            raise ValueError(problem)
-        found = expand(a.images, a.recursive)
-        if not found:
-            raise ValueError(f"no image matches {a.images} (image files: .jpg .jpeg .png .bmp .gif"
-                             f"{'' if a.recursive else '; --recursive for subfolders'})")
-        image_list, resume = open_out_dir(a, predictor)
-        entries = image_list.add(found)
-        image_list.save()
-    except (KeyError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    log = JsonLines(os.path.join(a.out_dir, "detections.jsonl"), resume=resume)
-    done = {line["image_id"] for line in log.lines}
-    todo = [e for e in entries if e["id"] not in done]
+def prepare(a, predictor):
+    """(entries to run, the log, whether resumed), or ValueError."""
+    problem = check_classes(a.classes, predictor.class_names)
+    if problem:
+        raise ValueError(problem)
+    found = expand(a.images, a.recursive)
+    if not found:
+        raise ValueError(f"no image matches {a.images} (image files: {' '.join(IMAGE_EXTS)}"
+                         f"{'' if a.recursive else '; --recursive for subfolders'})")
+    image_list, resume = open_out_dir(a, predictor)
+    entries = image_list.add(found)
+    image_list.save()
+    log = JsonLines(os.path.join(a.out_dir, "detections.jsonl"), resume=resume,
+                    pick=lambda line: (line["image_id"], "skipped" in line))
+    done = {image_id for image_id, skipped in log.lines if not skipped}
+    todo = [e for e in entries if e["id"] not in done]  # skipped files are tried again
     if resume:
         print(f"resuming {a.out_dir}: {len(entries) - len(todo)} of {len(entries)} images done before")
-    status = 0
-    try:
-        with sigterm_raises(), log, tqdm(total=len(todo), desc="predict", unit="img") as bar:
-            run(a, predictor, log, todo, bar)
-    except (Stopped, KeyboardInterrupt) as e:
-        print(f"stopped by {stop_signal(e).name}: the images done are kept; the same command "
-              "again goes on from there", file=sys.stderr)
-        status = 128 + stop_signal(e)
-    images, skipped, count = write_results(a.out_dir, predictor.class_names)
+    return todo, log
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    t0, status, log = time.time(), 0, None
+    with StopRequests() as stop:
+        try:
+            if a.checkpoint and a.saved_model:
+                raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own "
+                                 "weights")
+            predictor = (Predictor(a.saved_model, kind="export") if a.saved_model
+                         else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
+            stop.check()
+            todo, log = prepare(a, predictor)
+            with log, tqdm(total=len(todo), desc="predict", unit="img") as bar:
+                run(a, predictor, log, todo, bar, stop)
+        except (KeyError, ValueError, FileNotFoundError, NotADirectoryError, FileExistsError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        except (Stopped, KeyboardInterrupt) as e:
+            print(f"stopped by {stop_signal(e).name}" + (": the images done are kept; the same "
+                  "command again goes on from there" if log else ""), file=sys.stderr)
+            status = 128 + stop_signal(e)
+            if log is None:
+                return status
+        images, skipped, count = write_results(a.out_dir, predictor.class_names)
     print(f"{images} images, {count} detections -> {os.path.join(a.out_dir, 'results.json')}; "
           f"{skipped} skipped" + (f" (listed in {os.path.join(a.out_dir, 'skipped.txt')})" if skipped
                                   else "") + f"; {time.time() - t0:.1f} s")

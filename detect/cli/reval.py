@@ -35,6 +35,7 @@ def main(argv=None):
     p.add_argument("--image-list", help="tools/predict.py's images.json: the results' ids are "
                    "its images and the model's classes (matched to the dataset by name)")
     a = p.parse_args(argv)
+    beside = os.path.join(os.path.dirname(os.path.abspath(a.results)), "images.json")
     try:
         dataset = get_dataset(a.dataset, a.data_dir, check_images=False,
                               datasets_file=a.datasets_file)
@@ -42,14 +43,14 @@ def main(argv=None):
         if a.image_list:
             results, note = to_dataset_ids(results, a.image_list, dataset)
             print(note)
+        elif os.path.exists(beside):
+            print(f"warning: {beside} is beside the results: results of tools/predict.py name "
+                  "its own images and classes, so pass --image-list with it", file=sys.stderr)
         if not results:
             raise BadInputError(f"{a.results} holds no detections: nothing to evaluate")
         figures, report = evaluate(dataset, results, a.metric or default_metrics(a.dataset, a.datasets_file))
     except (BadInputError, FileNotFoundError, ValueError) as e:
-        beside = os.path.join(os.path.dirname(os.path.abspath(a.results)), "images.json")
-        hint = (f"\n(results of tools/predict.py name its own images and classes: pass "
-                f"--image-list {beside})" if not a.image_list and os.path.exists(beside) else "")
-        print(f"error: {e}{hint}", file=sys.stderr)
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{dataset.name}: {len(dataset)} images ({dataset.skips.summary()}), "
           f"{len(results)} detections\n")

@@ -15,6 +15,7 @@ stop the reading: the video is closed (playable) and the JSON lines are
 whole, both up to the last frame done. A video that cannot be opened is
 reported and the next input runs.
 """
+import contextlib
 import os
 import sys
 
@@ -35,6 +36,7 @@ class FrameRunner:
     def __init__(self, predictor, a, sink, log):
         self.predictor, self.a, self.sink, self.log = predictor, a, sink, log
         self.pending, self.last, self.frames, self.detected = [], None, 0, 0
+        self.kept, self.best_other = 0, None  # detections kept; the best score of the wanted classes
 
     def add(self, index, seconds, bgr):
         self.pending.append((index, seconds, bgr))
@@ -49,6 +51,9 @@ class FrameRunner:
         for index, seconds, bgr in self.pending:
             if index in found:
                 self.last = found[index]
+                self.kept += len(self.last["scores"])
+                if self.last["best_other"] is not None:
+                    self.best_other = max(self.best_other or 0.0, self.last["best_other"])
                 self.log.append({"frame": index, "time": round(float(seconds), 4),
                                  **to_json(self.last)})
                 self.detected += 1
@@ -60,10 +65,11 @@ class FrameRunner:
         self.pending = []
 
 
-def run_video(predictor, source, a, used):
+def run_video(predictor, source, a, used, stop=None):
     """Runs one video file or camera (an int); returns the exit status
     (0, 1 when the file ended early, 2 when it cannot be opened or written,
-    128 + the signal when stopped)."""
+    128 + the signal when stopped). stop: a StopRequests, checked between
+    frames (without one, Ctrl-C and SIGTERM raise where they land)."""
     try:
         video = VideoSource(source)
     except VideoError as e:
@@ -75,13 +81,15 @@ def run_video(predictor, source, a, used):
     total = min(filter(None, (video.frame_count, a.max_frames)), default=None)
     status, runner = 0, None
     try:
-        with video, sigterm_raises(), VideoSink(out_video, video.fps, video.size) as sink, \
+        with video, (contextlib.nullcontext() if stop else sigterm_raises()), VideoSink(out_video, video.fps, video.size) as sink, \
                 JsonLines(out_lines) as log, tqdm(total=total, desc=os.path.basename(video.name),
                                                   unit="frame") as bar:
             runner = FrameRunner(predictor, a, sink, log)
             for index, seconds, bgr in video:
                 runner.add(index, seconds, bgr)
                 bar.update(runner.frames - bar.n)
+                if stop is not None:
+                    stop.check()
                 if a.max_frames and index + 1 >= a.max_frames:
                     break
             runner.flush()
@@ -100,6 +108,9 @@ def run_video(predictor, source, a, used):
               "its container lists: the file is truncated or a frame does not decode; the frames "
               "read are written", file=sys.stderr)
         status = status or 1
+    below = "" if runner.kept or runner.best_other is None else (
+        f"; no detection scored --thresh {a.thresh} or more (the best, {runner.best_other:.2f}; a "
+        "lower --thresh draws more)")
     print(f"{video.name}: {runner.frames} frames at {video.fps:.3g} fps ({video.size[0]}x{video.size[1]}), "
-          f"{runner.detected} detected -> {out_video}, {out_lines}")
+          f"{runner.detected} detected -> {out_video}, {out_lines}{below}")
     return status

@@ -11,7 +11,7 @@ import os
 
 from detect.datasets.image_check import BadImageError, decode_image
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what image_check reads
 
 
 def is_image(path):
@@ -22,9 +22,10 @@ def expand(inputs, recursive=False, keep=is_image):
     """[(path, name)] of the files that inputs name, in order, each once.
 
     Args:
-      inputs: paths of files, folders (their files that ``keep`` accepts,
-        sorted; with recursive=True also those of every subfolder) and globs
-        (``**`` matches subfolders).
+      inputs: paths of files (taken as they are), folders (their files that
+        ``keep`` accepts, sorted; with recursive=True also those of every
+        subfolder) and globs (the files ``keep`` accepts; ``**`` matches
+        subfolders).
     ``name`` is the path relative to the folder or the glob's fixed part it
     was found under, or the file's base name for a file named directly: what
     an annotation file later calls the image (COCO's file_name).
@@ -47,7 +48,7 @@ def expand(inputs, recursive=False, keep=is_image):
             root = item[:min(item.index(c) for c in "*?[" if c in item)]
             root = root if root.endswith(os.sep) or not root else os.path.dirname(root)
             for p in sorted(glob.glob(item, recursive=True)):
-                if os.path.isfile(p):
+                if os.path.isfile(p) and keep(p):
                     add(p, root or ".")
         else:
             add(item, None)

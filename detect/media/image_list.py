@@ -42,12 +42,19 @@ class ImageList:
 
     def add(self, found):
         """Entries for found ([(path, file_name)]), in order: those listed
-        keep their ids, the others get new ones."""
-        entries = []
+        keep their ids, the others get new ones. A file_name already taken
+        by another file gets as many of its folders as make it unique."""
+        entries, names = [], {im["file_name"] for im in self.images}
         next_id = max((im["id"] for im in self.images), default=0) + 1
         for path, name in found:
             key = os.path.abspath(path)
             if key not in self._by_path:
+                parts = key.split(os.sep)
+                for k in range(len(name.split("/")) + 1, len(parts)):
+                    if name not in names:
+                        break
+                    name = "/".join(parts[-k:])  # x.jpg of folders A and B: A/x.jpg, B/x.jpg
+                names.add(name)
                 self._by_path[key] = {"id": next_id, "file_name": name, "path": key}
                 self.images.append(self._by_path[key])
                 next_id += 1

@@ -8,11 +8,12 @@ import os
 log = logging.getLogger("detect.media")
 
 
-def read_lines(path):
+def read_lines(path, pick=None):
     """The whole lines' objects of a JSON-lines file ([] when it does not
-    exist), and the byte length of those lines. A last line without its
-    newline, or one that does not parse, ends the read (it was being written
-    when the writer died)."""
+    exist), or pick(object) of each (to keep less of big lines in memory),
+    and the byte length of those lines. A last line without its newline, or
+    one that does not parse, ends the read (it was being written when the
+    writer died)."""
     objects, good = [], 0
     if not os.path.exists(path):
         return objects, good
@@ -21,9 +22,10 @@ def read_lines(path):
             if not line.endswith(b"\n"):
                 break
             try:
-                objects.append(json.loads(line))
+                obj = json.loads(line)
             except ValueError:
                 break
+            objects.append(pick(obj) if pick else obj)
             good += len(line)
     return objects, good
 
@@ -33,16 +35,17 @@ class JsonLines:
 
     Args:
       path: the file.
-      resume: keep the whole lines already there (``lines`` holds them),
-        cutting a torn last line off; False starts the file anew.
+      resume: keep the whole lines already there (``lines`` holds them, or
+        pick(object) of each), cutting a torn last line off; False starts
+        the file anew.
     """
 
-    def __init__(self, path, resume=False):
+    def __init__(self, path, resume=False, pick=None):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self.lines = []
         if resume:
-            self.lines, good = read_lines(path)
+            self.lines, good = read_lines(path, pick)
             if os.path.exists(path) and os.path.getsize(path) > good:
                 log.warning("%s: cut off a torn last line (%d bytes) left by an interrupted run",
                             path, os.path.getsize(path) - good)

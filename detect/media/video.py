@@ -12,7 +12,11 @@ a broken frame; a process killed with SIGKILL leaves an unplayable MP4
 import os
 import time
 
-import cv2
+# FFmpeg's log (e.g. "moov atom not found") would mix with the tools'
+# messages, which say the same in words (read when a capture opens)
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")  # AV_LOG_FATAL
+
+import cv2  # noqa: E402
 
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv",
               ".ts", ".3gp")
@@ -52,7 +56,14 @@ class VideoSource:
         if not self.camera and not os.path.isfile(source):
             raise VideoError(f"{source} does not exist" if not os.path.exists(source)
                              else f"{source} is not a file")
-        self.capture = cv2.VideoCapture(source)
+        if not self.camera and os.path.getsize(source) == 0:
+            raise VideoError(f"{source} is an empty file")
+        quiet = cv2.utils.logging.LOG_LEVEL_ERROR  # OpenCV's warnings while it tries backends
+        previous = cv2.utils.logging.setLogLevel(quiet)
+        try:
+            self.capture = cv2.VideoCapture(source)
+        finally:
+            cv2.utils.logging.setLogLevel(previous)
         if not self.capture.isOpened():
             self.capture.release()
             if self.camera:

@@ -36,3 +36,38 @@ def stop_signal(e):
     """The signal (signal.Signals) behind a Stopped or KeyboardInterrupt;
     a command exits with 128 + its number."""
     return signal.Signals(e.signum if isinstance(e, Stopped) else signal.SIGINT)
+
+
+class StopRequests:
+    """Ctrl-C and SIGTERM as requests, honoured where the work can stop.
+
+    Within it, the first SIGINT or SIGTERM is only recorded, and check()
+    (called between frames or images) raises Stopped for it: a signal never
+    lands inside TensorFlow while it traces or runs a graph, where it would
+    be swallowed or turned into another error. A second Ctrl-C raises
+    KeyboardInterrupt at once. Outside the main thread nothing changes.
+    """
+
+    def __init__(self):
+        self.signum = None
+        self._previous = {}
+
+    def _record(self, signum, frame):
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice
+        self.signum = self.signum or signum
+
+    def check(self):
+        if self.signum is not None:
+            raise Stopped(self.signum)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._record)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}

@@ -145,4 +145,4 @@ def test_classes_take_one_value_and_globs_must_match(setup, tmp_path, capsys):
     (entry,) = json.load(open(out / "detections.json")).values()
     assert entry["classes"] == wanted
     assert demo.main(["--output", run, str(tmp_path / "nomatch" / "*.jpg")]) == 2
-    assert "no image matches" in capsys.readouterr().err
+    assert "no image or video matches" in capsys.readouterr().err

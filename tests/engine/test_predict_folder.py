@@ -4,6 +4,7 @@ duplicates and with the results of an uninterrupted one, and the results
 evaluated by tools/reval.py once annotations exist."""
 import json
 import os
+import signal
 
 import numpy as np
 import cv2
@@ -85,23 +86,24 @@ def test_an_interrupted_run_resumes_without_duplicates(setup, tmp_path, monkeypa
 
     def interrupted(self, images, batch_size=1):
         calls.append(1)
-        if len(calls) == 3:  # big.png; img4 and img5; stopped at img0 and img1
-            raise KeyboardInterrupt
+        if len(calls) == 3:  # big.png; img4 and img5; img0 and img1, then stopped
+            os.kill(os.getpid(), signal.SIGINT)
         return real(self, images, batch_size)
 
     monkeypatch.setattr(Predictor, "__call__", interrupted)
     assert predict.main(args + ["--out-dir", out]) == 130
     assert "stopped by SIGINT" in capsys.readouterr().err
     images, results, lines = outputs(out)  # written whole, of the images done
-    assert len(lines) == 4 and {r["image_id"] for r in results} <= {x["image_id"] for x in lines}
+    assert len(lines) == 6 and {r["image_id"] for r in results} <= {x["image_id"] for x in lines}
     monkeypatch.setattr(Predictor, "__call__", real)
     with open(os.path.join(out, "detections.jsonl"), "a") as f:
         f.write('{"image_id": 4, "file_na')  # and a line torn by a kill
     assert predict.main(args + ["--out-dir", out]) == 0
     assert "resuming" in capsys.readouterr().out
     images, results, lines = outputs(out)
-    ids = [x["image_id"] for x in lines]
-    assert sorted(ids) == list(range(1, 9))  # each image once
+    ids = [x["image_id"] for x in lines if "skipped" not in x]
+    assert sorted(ids) == [1] + list(range(3, 9))  # each image once
+    assert {x["image_id"] for x in lines if "skipped" in x} == {2}  # broken.jpg, tried again
     w_images, w_results, _ = outputs(whole)
     assert images == w_images
     key = lambda r: (r["image_id"], -r["score"])  # noqa: E731
@@ -121,7 +123,8 @@ def test_new_files_get_new_ids_and_other_settings_are_refused(setup, tmp_path, c
     assert images[:len(first)] == first and [im["file_name"] for im in images[len(first):]] == \
         ["day2/img4.jpg", "day2/img5.jpg"]
     assert predict.main(["--output", run, photos, "--out-dir", out, "--thresh", "0.5"]) == 2
-    assert "holds predictions made with other settings (thresh: 0.0)" in capsys.readouterr().err
+    assert "holds predictions made with other settings (thresh: 0.0 there, 0.5 now)" in \
+        capsys.readouterr().err
     assert predict.main(["--output", run, photos, "--out-dir", out, "--thresh", "0.5",
                          "--restart"]) == 0
 

@@ -77,6 +77,15 @@ def test_every_nth_frame_and_the_class_filter(setup, tmp_path):
     assert {c for x in lines for c in x["classes"]} == {"circle"}
 
 
+def test_folders_and_globs_find_videos(setup, tmp_path):
+    run, video, demo = setup
+    out = tmp_path / "out"
+    folder = os.path.dirname(video)
+    assert demo.main([folder, os.path.join(folder, "*.avi"), "--output", run, "--out-dir", str(out),
+                      "--max-frames", "2"]) == 0
+    assert frames_of(out / "street_det.mp4")[2] == 2  # the same file once
+
+
 def test_a_truncated_video_says_so_and_keeps_the_frames_read(setup, tmp_path, capsys):
     run, video, demo = setup
     data = open(video, "rb").read()
@@ -108,23 +117,27 @@ def test_a_camera_that_cannot_be_opened_says_so(setup, tmp_path, capsys):
     assert "skipped camera 97: camera 97 cannot be opened: is it connected" in capsys.readouterr().out
 
 
-def test_ctrl_c_leaves_a_playable_video_and_whole_lines(setup, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_mid_model_call_stops_after_that_frame(setup, tmp_path, monkeypatch, capsys, sig):
+    """The signal lands while the model runs (as it does while TensorFlow
+    traces the first call): that frame is finished, written, then it stops."""
     run, video, demo = setup
     calls = []
     real = Predictor.__call__
 
-    def interrupted(self, images, batch_size=1):
+    def signalled(self, images, batch_size=1):
         calls.append(1)
         if len(calls) == 8:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), sig)
         return real(self, images, batch_size)
 
-    monkeypatch.setattr(Predictor, "__call__", interrupted)
+    monkeypatch.setattr(Predictor, "__call__", signalled)
     out = tmp_path / "out"
-    assert demo.main([video, "--output", run, "--out-dir", str(out)]) == 130
-    assert "stopped by SIGINT after 7 frames" in capsys.readouterr().err
-    assert frames_of(out / "street_det.mp4")[2] == 7
-    assert [x["frame"] for x in read_lines(str(out / "street_det.jsonl"))[0]] == list(range(7))
+    assert demo.main([video, "--output", run, "--out-dir", str(out)]) == 128 + sig
+    assert f"stopped by {signal.Signals(sig).name} after 8 frames" in capsys.readouterr().err
+    assert frames_of(out / "street_det.mp4")[2] == 8
+    assert [x["frame"] for x in read_lines(str(out / "street_det.jsonl"))[0]] == list(range(8))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers given back
 
 
 @pytest.mark.slow

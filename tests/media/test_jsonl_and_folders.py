@@ -102,3 +102,38 @@ def test_videos_that_cannot_be_read_or_written_say_why(tmp_path):
         assert 0 < n < 20 and video.ended_early and video.frames_read == n
     with pytest.raises(VideoError, match=r"\.avi, \.m4v, \.mov, \.mp4"):
         VideoSink(str(tmp_path / "out.gif"), 10.0, (96, 64))
+
+
+def test_stop_requests_wait_for_a_safe_point(tmp_path):
+    import os
+    import signal
+
+    from detect.utils.stopping import StopRequests, Stopped
+
+    before = signal.getsignal(signal.SIGINT)
+    with StopRequests() as stop:
+        stop.check()  # nothing asked
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # delivered, recorded, nothing raised
+        with pytest.raises(Stopped, match="SIGTERM"):
+            stop.check()
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):  # asked twice: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_same_name_in_two_folders_gets_its_folder(tmp_path):
+    from detect.media.image_list import ImageList
+
+    images = ImageList(str(tmp_path / "images.json"), ["__background__", "person"])
+    entries = images.add([("/w/A/x.jpg", "x.jpg"), ("/w/B/x.jpg", "x.jpg"), ("/w/A/s/y.jpg", "s/y.jpg"),
+                          ("/w/B/s/y.jpg", "s/y.jpg"), ("/w/A/x.jpg", "x.jpg")])
+    assert [(e["id"], e["file_name"]) for e in entries] == [
+        (1, "x.jpg"), (2, "B/x.jpg"), (3, "s/y.jpg"), (4, "B/s/y.jpg"), (1, "x.jpg")]
+    images.save()
+    again = ImageList(str(tmp_path / "images.json"), ["__background__", "person"])
+    assert again.add([("/w/C/x.jpg", "x.jpg")])[0] == {"id": 5, "file_name": "C/x.jpg",
+                                                        "path": "/w/C/x.jpg"}
