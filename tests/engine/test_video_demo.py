@@ -111,6 +111,23 @@ def test_a_video_that_cannot_be_opened_is_skipped(setup, tmp_path, capsys):
     assert frames_of(out / "street_det.mp4")[2] == 3  # the next input ran, to --max-frames
 
 
+def test_a_camera_runs_to_max_frames(setup, tmp_path, monkeypatch):
+    """A camera (here OpenCV reading the test video when asked for camera
+    0): no frame count, wall-clock times, frames written until --max-frames."""
+    run, video, demo = setup
+    import cv2
+
+    import detect.media.video as media_video
+    real = cv2.VideoCapture
+    monkeypatch.setattr(media_video.cv2, "VideoCapture",
+                        lambda source: real(video if source == 0 else source))
+    out = tmp_path / "out"
+    assert demo.main(["--camera", "0", "--output", run, "--out-dir", str(out), "--max-frames", "5"]) == 0
+    assert frames_of(out / "camera0_det.mp4")[2] == 5
+    times = [x["time"] for x in read_lines(str(out / "camera0_det.jsonl"))[0]]
+    assert len(times) == 5 and times[0] == 0.0 and times == sorted(times)
+
+
 def test_a_camera_that_cannot_be_opened_says_so(setup, tmp_path, capsys):
     run, _, demo = setup
     assert demo.main(["--camera", "97", "--output", run, "--out-dir", str(tmp_path)]) == 2
