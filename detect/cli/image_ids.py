@@ -4,7 +4,6 @@ folder's annotations exist."""
 import os
 
 from detect.datasets import BadInputError
-from detect.engine.inference import class_mapping
 from detect.media.image_list import read_image_list
 
 
@@ -44,6 +43,8 @@ def match_images(image_list, records, path):
 def to_dataset_ids(results, path, dataset):
     """(results in the dataset's image and category ids, a note of what was
     left out). path: predict.py's images.json."""
+    from detect.engine.inference import class_mapping  # TensorFlow: only when asked
+
     image_list = read_image_list(path)
     images = match_images(image_list, dataset.records, path)
     names = ["__background__"] * (max((c["id"] for c in image_list["categories"]), default=0) + 1)

@@ -76,6 +76,7 @@ def test_a_folder_gives_coco_results_and_lists_what_it_skipped(setup, tmp_path, 
     assert len(results) > 10
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_without_duplicates(setup, tmp_path, monkeypatch, capsys):
     run, photos, predict = setup
     whole = str(tmp_path / "whole")
@@ -129,6 +130,7 @@ def test_new_files_get_new_ids_and_other_settings_are_refused(setup, tmp_path, c
                          "--restart"]) == 0
 
 
+@pytest.mark.slow
 def test_results_feed_reval_once_annotations_exist(setup, tmp_path, capsys):
     run, photos, predict = setup
     out = str(tmp_path / "out")

@@ -129,3 +129,13 @@ def test_citypersons_own_file_without_images(tmp_path):
     write_official_citypersons(str(annotations / "citypersons_test.json"), only_ignore)
     out, _ = _reval(tmp_path, "citypersons_test", results, "--metric", "mr")
     assert out.returncode == 2 and "no ground-truth 'person'" in out.stderr
+
+
+def test_reval_starts_without_tensorflow():
+    """Scoring a results file needs no TensorFlow: importing it costs
+    seconds a call (tools/reval.py --image-list imports it when asked)."""
+    import subprocess
+    import sys
+    code = "import sys, detect.cli.reval; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
