@@ -23,15 +23,14 @@ import glob
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
-import time
 import types
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.timing import timed  # noqa: E402
 from detect.tf_env import set_defaults  # noqa: E402
 
 set_defaults()
@@ -50,14 +49,8 @@ def cpu_name():
 
 
 def passes(fn, repeats):
-    """fn() once untimed, then repeats timed calls: the median seconds."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """fn() once untimed (tracing), then repeats timed calls: the median seconds."""
+    return timed(fn, repeats, warmup=1)[0]
 
 
 def main(argv=None):

@@ -17,19 +17,10 @@ import time
 
 from tqdm import tqdm
 
+from detect.cli.arg_types import at_least_one
 from detect.datasets import BadInputError, get_dataset
 from detect.datasets.convert import convert
 from detect.utils.stopping import Stopped, sigterm_raises, stop_signal
-
-
-def _at_least_one(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
 
 
 def parser(kind, default_masks):
@@ -43,8 +34,8 @@ def parser(kind, default_masks):
     p.add_argument("--out", required=True,
                    help="output prefix, e.g. data/tfrecords/voc_2007_trainval, or a directory "
                         "(ending in /, or existing): shards named after --dataset go inside it")
-    p.add_argument("--shards", type=_at_least_one, default=8, help="number of output files")
-    p.add_argument("--workers", type=_at_least_one, default=None,
+    p.add_argument("--shards", type=at_least_one, default=8, help="number of output files")
+    p.add_argument("--workers", type=at_least_one, default=None,
                    help="processes (default: CPU count)")
     p.add_argument("--masks", action=argparse.BooleanOptionalAction, default=default_masks,
                    help="store instance masks as PNG")

@@ -36,13 +36,13 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from detect.cli.detections import (at_least_one, check_classes, class_list, select, skip_reason,
-                                   to_json, unit_interval)
+from detect.cli.arg_types import at_least_one, class_list, unit_interval
+from detect.cli.detections import check_classes, select, skip_reason, to_json
+from detect.cli.model_args import add_model_args, load_predictor
 from detect.cli.video import run_video
 from detect.datasets.image_check import MAX_PIXELS, BadImageError
 from detect.media.folder import expand, is_image, read_image
 from detect.media.video import is_video
-from detect.predictor import Predictor
 from detect.utils.stopping import StopRequests, Stopped, stop_signal
 from detect.visualization import draw, picture_name
 
@@ -54,11 +54,7 @@ SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="*", help="image files, folders or globs, and video files")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--output", help="train_net.py output folder")
-    source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
-    p.add_argument("--checkpoint", help="with --output: a checkpoint or a folder of them (e.g. "
-                   "<output>/best, the best model of --eval-period); default: the latest")
+    add_model_args(p)
     p.add_argument("--thresh", type=unit_interval, default=0.5, help="minimum score to draw, in [0, 1]")
     p.add_argument("--classes", action="extend", type=class_list, metavar="NAME[,NAME]",
                    help="only these classes: comma-separated, or the option repeated (e.g. person)")
@@ -111,10 +107,7 @@ def main(argv=None):
 
 def run_all(a, stop):
     try:
-        predictor = (Predictor(a.saved_model, kind="export") if a.saved_model  # detect/predictor.py
-                     else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
-        if a.checkpoint and a.saved_model:
-            raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own weights")
+        predictor = load_predictor(a)
         problem = check_classes(a.classes, predictor.class_names)
         if problem:
             raise ValueError(problem)

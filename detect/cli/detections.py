@@ -1,7 +1,5 @@
 """What tools/demo.py and tools/predict.py do with a Predictor's output:
 keep the wanted detections, and write them as JSON."""
-import argparse
-
 import numpy as np
 
 from detect.engine.inference import encode_masks
@@ -15,34 +13,6 @@ def skip_reason(e):
     if isinstance(e, MemoryError) or type(e).__name__ == "ResourceExhaustedError":
         return f"out of memory ({type(e).__name__}); try a smaller --max-pixels"
     return str(e)
-
-
-def at_least_one(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
-def unit_interval(text):
-    """argparse type: a number in [0, 1] (NaN is not)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:  # also False for NaN
-        raise argparse.ArgumentTypeError(f"{text} is not in [0, 1] (scores are probabilities)")
-    return value
-
-
-def class_list(text):
-    """argparse type: comma-separated class names (one option value, so
-    image paths after --classes stay images)."""
-    return [name for name in text.split(",") if name]
 
 
 def check_classes(wanted, class_names):

@@ -41,13 +41,13 @@ set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
 from tqdm import tqdm
 
-from detect.cli.detections import (at_least_one, check_classes, class_list, select, skip_reason,
-                                   to_json, unit_interval)
+from detect.cli.arg_types import at_least_one, class_list, unit_interval
+from detect.cli.detections import check_classes, select, skip_reason, to_json
+from detect.cli.model_args import add_model_args, load_predictor
 from detect.datasets.image_check import MAX_PIXELS
 from detect.media.folder import IMAGE_EXTS, expand, read_ahead, read_image
 from detect.media.image_list import ImageList, ImageListError
 from detect.media.jsonl import JsonLines
-from detect.predictor import Predictor
 from detect.utils.atomic import write_json_atomic
 from detect.utils.stopping import StopRequests, Stopped, stop_signal
 
@@ -57,10 +57,7 @@ FILES = ("images.json", "detections.jsonl", "results.json", "skipped.txt", "run.
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", help="image files, folders or globs (quoted: \"a/**/*.jpg\")")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--output", help="a run folder (tools/train_net.py, tools/import_weights.py)")
-    source.add_argument("--saved-model", help="an export of tools/export_model.py, instead of --output")
-    p.add_argument("--checkpoint", help="with --output: a checkpoint or a folder of them; default: the latest")
+    add_model_args(p)
     p.add_argument("--out-dir", required=True, help="where the outputs go (see above)")
     p.add_argument("--thresh", type=unit_interval, default=0.0,
                    help="keep detections scoring at least this (default 0: all the model gives, "
@@ -221,11 +218,7 @@ def main(argv=None):
     t0, status, log = time.time(), 0, None
     with StopRequests() as stop:
         try:
-            if a.checkpoint and a.saved_model:
-                raise ValueError("--checkpoint picks a checkpoint of --output; an export has its own "
-                                 "weights")
-            predictor = (Predictor(a.saved_model, kind="export") if a.saved_model
-                         else Predictor(a.output, checkpoint=a.checkpoint, kind="run"))
+            predictor = load_predictor(a)
             stop.check()
             todo, log = prepare(a, predictor)
             with log, tqdm(total=len(todo), desc="predict", unit="img") as bar:

@@ -39,12 +39,17 @@ def outputs(out):
     return images, results, lines
 
 
+def predict_all(predict, run, photos, out, *options):
+    """predict.py on photos and its subfolders: (images.json, results, lines)."""
+    assert predict.main(["--output", run, photos, "--recursive", "--out-dir", out, *options]) == 0
+    return outputs(out)
+
+
 def test_a_folder_gives_coco_results_and_lists_what_it_skipped(setup, tmp_path, capsys):
     run, photos, predict = setup
     out = str(tmp_path / "out")
-    assert predict.main(["--output", run, photos, "--recursive", "--out-dir", out,
-                         "--thresh", "0.2", "--max-pixels", "10000"]) == 0
-    images, results, lines = outputs(out)
+    images, results, lines = predict_all(predict, run, photos, out, "--thresh", "0.2",
+                                         "--max-pixels", "10000")
     names = [im["file_name"] for im in images["images"]]
     assert names == ["big.png", "broken.jpg", "day2/img4.jpg", "day2/img5.jpg"] + \
         [f"img{i}.jpg" for i in range(4)]
@@ -134,9 +139,8 @@ def test_new_files_get_new_ids_and_other_settings_are_refused(setup, tmp_path, c
 def test_results_feed_reval_once_annotations_exist(setup, tmp_path, capsys):
     run, photos, predict = setup
     out = str(tmp_path / "out")
-    assert predict.main(["--output", run, photos, "--recursive", "--out-dir", out,
-                         "--thresh", "0.25", "--classes", "circle,rectangle"]) == 0
-    images, results, lines = outputs(out)
+    images, results, lines = predict_all(predict, run, photos, out, "--thresh", "0.25",
+                                         "--classes", "circle,rectangle")
     size = {x["image_id"]: (x.get("height"), x.get("width")) for x in lines}
     # annotations made later, with their own ids and category ids: the
     # detections themselves, so a right mapping finds every one (AP 1)
