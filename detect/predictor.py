@@ -77,8 +77,6 @@ class Predictor:
             self._init_run(path, checkpoint, overrides)
 
     def _init_run(self, path, checkpoint, overrides):
-        import tensorflow as tf
-
         from detect.engine.checkpoint import load_model, read_class_names
 
         if not os.path.isfile(os.path.join(path, "config.yml")) and os.path.isdir(path):
@@ -140,17 +138,19 @@ class Predictor:
         return out
 
     def _run_batches(self, images, batch_size):
-        """Detections of each image, in order, running runs of consecutive
-        same-shaped model inputs (at most batch_size) together."""
-        prepared = [prepare(rgb, self.cfg) for rgb in images]
-        outs, start = [], 0
-        while start < len(images):
-            end = start + 1
-            while (end < len(images) and end - start < batch_size
-                   and prepared[end][0].shape == prepared[start][0].shape):
-                end += 1
-            outs += self._run_model(images[start:end], prepared[start:end])
-            start = end
+        """Detections of each image (RGB uint8 [H, W, 3]), in order: runs of
+        consecutive images whose model inputs (prepare's [1, H', W', 3],
+        resized and padded) have one shape go together, at most batch_size
+        a call; at most batch_size inputs are prepared at a time."""
+        outs, group = [], []  # group: [(rgb, (image, size))] of one shape
+        for rgb in images:
+            item = (rgb, prepare(rgb, self.cfg))
+            if group and (len(group) == batch_size or item[1][0].shape != group[0][1][0].shape):
+                outs += self._run_model([g[0] for g in group], [g[1] for g in group])
+                group = []
+            group.append(item)
+        if group:
+            outs += self._run_model([g[0] for g in group], [g[1] for g in group])
         return outs
 
     def _run_model(self, rgbs, prepared=None):

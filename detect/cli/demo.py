@@ -24,7 +24,6 @@ or --camera N gives <name>_det.mp4 and <name>_det.jsonl, a line per frame
 file leaves). Folders of thousands of images: tools/predict.py.
 """
 import argparse
-import json
 import os
 import sys
 
@@ -43,6 +42,7 @@ from detect.cli.video import run_video
 from detect.datasets.image_check import MAX_PIXELS, BadImageError
 from detect.media.folder import expand, is_image, read_image
 from detect.media.video import is_video
+from detect.utils.atomic import write_json_atomic
 from detect.utils.stopping import StopRequests, Stopped, stop_signal
 from detect.visualization import draw, picture_name
 
@@ -132,8 +132,7 @@ def run_all(a, stop):
             stop.check()
     finally:  # also when stopped: the images done are listed
         if paths:
-            with open(os.path.join(a.out_dir, "detections.json"), "w") as f:
-                json.dump(report, f, indent=2)
+            write_json_atomic(os.path.join(a.out_dir, "detections.json"), report, indent=2)
     for source in videos + ([a.camera] if a.camera is not None else []):
         status = max(status, run_video(predictor, source, a, used, stop))
         if status > 128:  # stopped: Ctrl-C ends the whole command

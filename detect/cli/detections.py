@@ -25,7 +25,9 @@ def check_classes(wanted, class_names):
 
 def select(out, thresh, classes=None):
     """The detections of a Predictor output dict that score at least thresh
-    and are of the classes named (None: all), as a dict of the same keys;
+    and are of the classes named (None: all), as a dict of the same keys
+    (boxes float32 [N, 4] x1 y1 x2 y2 in the image's pixels, scores [N],
+    classes int32 [N], class_names, masks uint8 [N, H, W] for Mask R-CNN);
     with "best_other": the best score of the wanted classes (None when the
     model found none), to say why nothing was kept."""
     names = out["class_names"]

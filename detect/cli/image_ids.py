@@ -1,33 +1,51 @@
 """tools/reval.py --image-list: results of tools/predict.py (ids of its
 images.json, the model's class indices) put in a dataset's ids, once the
 folder's annotations exist."""
+import collections
 import os
 
 from detect.datasets import BadInputError
 from detect.media.image_list import read_image_list
 
 
+def _fits(name, by_base):
+    """(record, the folder before name in its path) of each record whose
+    file path ends with the relative path name."""
+    name = os.path.normpath(name.replace("/", os.sep))
+    out = []
+    for r in by_base.get(os.path.basename(name), []):
+        full = os.path.normpath(r["file_name"])
+        if full == name or full.endswith(os.sep + name):
+            out.append((r, full[:len(full) - len(name)]))
+    return out
+
+
 def match_images(image_list, records, path):
     """{list image id: dataset image_id}, matching each listed file_name
-    (its path relative to the folder predict.py read) to the one record
-    whose file path ends with it; listed images the dataset lacks are left
-    out. Raises BadInputError when a name fits several records or none
-    fits."""
+    (its path relative to the folder predict.py read) to the record whose
+    file path ends with it. Where several end with it (x.jpg and sub/x.jpg
+    of one folder both end with x.jpg), the one under the folder that the
+    unambiguous names point to wins. Listed images the dataset lacks are
+    left out. Raises BadInputError when a name still fits several records,
+    when two names fit one record, or when none fits."""
     by_base = {}
     for r in records:
         by_base.setdefault(os.path.basename(r["file_name"]), []).append(r)
+    fits = {image["id"]: _fits(image["file_name"], by_base) for image in image_list["images"]}
+    roots = collections.Counter(root for f in fits.values() if len(f) == 1 for _, root in f)
     mapping, taken = {}, {}
     for image in image_list["images"]:
-        name = image["file_name"].replace("/", os.sep)
-        fits = [r for r in by_base.get(os.path.basename(name), [])
-                if os.path.normpath(r["file_name"]).endswith(os.sep + os.path.normpath(name))
-                or os.path.normpath(r["file_name"]) == os.path.normpath(name)]
-        if len(fits) > 1:
-            raise BadInputError(f"{path}: {image['file_name']} fits {len(fits)} images of the dataset "
-                                f"({fits[0]['file_name']}, {fits[1]['file_name']}, ...)")
-        if fits:
-            mapping[image["id"]] = fits[0]["image_id"]
-            taken.setdefault(fits[0]["image_id"], []).append(image["file_name"])
+        candidates = fits[image["id"]]
+        if len(candidates) > 1:
+            best = max(roots[root] for _, root in candidates)
+            candidates = [(r, root) for r, root in candidates if roots[root] == best]
+        if len(candidates) > 1:
+            raise BadInputError(f"{path}: {image['file_name']} fits {len(candidates)} images of the "
+                                f"dataset ({candidates[0][0]['file_name']}, "
+                                f"{candidates[1][0]['file_name']}, ...)")
+        if candidates:
+            mapping[image["id"]] = candidates[0][0]["image_id"]
+            taken.setdefault(candidates[0][0]["image_id"], []).append(image["file_name"])
     twice = [(k, v) for k, v in taken.items() if len(v) > 1]
     if twice:
         raise BadInputError(f"{path}: {' and '.join(twice[0][1])} both fit the dataset's image "

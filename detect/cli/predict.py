@@ -39,6 +39,7 @@ from detect.tf_env import set_defaults
 
 set_defaults()  # before TensorFlow is imported (detect/tf_env.py)
 
+import tensorflow as tf
 from tqdm import tqdm
 
 from detect.cli.arg_types import at_least_one, class_list, unit_interval
@@ -51,7 +52,8 @@ from detect.media.jsonl import JsonLines
 from detect.utils.atomic import write_json_atomic
 from detect.utils.stopping import StopRequests, Stopped, stop_signal
 
-FILES = ("images.json", "detections.jsonl", "results.json", "skipped.txt", "run.json")
+# run.json first: a --restart killed midway leaves no run.json, so nothing is resumed
+FILES = ("run.json", "detections.jsonl", "images.json", "results.json", "skipped.txt")
 
 
 def parser():
@@ -92,6 +94,11 @@ def open_out_dir(a, predictor):
             if os.path.exists(os.path.join(a.out_dir, name)):
                 os.remove(os.path.join(a.out_dir, name))
     resume = os.path.exists(run_json)
+    lines = os.path.join(a.out_dir, "detections.jsonl")
+    if resume and not os.path.exists(os.path.join(a.out_dir, "images.json")) \
+            and os.path.exists(lines) and os.path.getsize(lines):
+        raise ImageListError(f"{a.out_dir} has detections.jsonl but no images.json, which says "
+                             "what its image ids are; --restart starts this folder anew")
     if resume:
         with open(run_json) as f:
             before = json.load(f)
@@ -154,41 +161,50 @@ def write_results(out_dir, class_names):
 
 
 def run(a, predictor, log, todo, bar, stop=None):
-    """Runs the model over todo ([image entry]), a line per image to log;
-    stop (StopRequests) is checked between images."""
+    """Runs the model over todo (image entries: {id, file_name, path}), a
+    line per image to log (JsonLines); stop (StopRequests) is checked
+    after each batch of --batch-size images. An image the model runs out of
+    memory on is skipped (a batch that does is run again image by image)."""
+
+    def skip(entry, reason):
+        bar.write(f"skipped {entry['path']}: {reason}")
+        log.append({"image_id": entry["id"], "file_name": entry["file_name"], "skipped": reason})
+        bar.update()
 
     def flush(batch):
         if not batch:
             return
-        outs = predictor([rgb for _, rgb in batch], batch_size=a.batch_size)
+        try:
+            outs = predictor([rgb for _, rgb in batch], batch_size=a.batch_size)
+        except (MemoryError, tf.errors.ResourceExhaustedError) as e:
+            if len(batch) > 1:
+                for item in batch:
+                    flush([item])
+                return
+            skip(batch[0][0], skip_reason(e))
+            return
         for (entry, rgb), out in zip(batch, outs):
             line = {"image_id": entry["id"], "file_name": entry["file_name"],
                     "height": int(rgb.shape[0]), "width": int(rgb.shape[1])}
             line.update(to_json(select(out, a.thresh, a.classes), decimals=(2, 5)))
             log.append(line)
             bar.update()
-        if stop is not None:
-            stop.check()
 
     entries = {e["path"]: e for e in todo}
     batch = []
     for path, rgb, error in read_ahead([e["path"] for e in todo],
                                        lambda p: read_image(p, a.max_pixels), a.read_ahead, a.workers):
-        entry = entries[path]
-        if error is not None:
+        if error is not None:  # the images before it first: lines in order
             flush(batch)
             batch = []
-            bar.write(f"skipped {path}: {skip_reason(error)}")
-            log.append({"image_id": entry["id"], "file_name": entry["file_name"],
-                        "skipped": skip_reason(error)})
-            bar.update()
-            if stop is not None:
-                stop.check()
-            continue
-        batch.append((entry, rgb))
-        if len(batch) >= a.batch_size:
-            flush(batch)
-            batch = []
+            skip(entries[path], skip_reason(error))
+        else:
+            batch.append((entries[path], rgb))
+            if len(batch) >= a.batch_size:
+                flush(batch)
+                batch = []
+        if stop is not None and not batch:
+            stop.check()
     flush(batch)
 
 
@@ -232,7 +248,17 @@ def main(argv=None):
             status = 128 + stop_signal(e)
             if log is None:
                 return status
-        images, skipped, count = write_results(a.out_dir, predictor.class_names)
+        try:
+            images, skipped, count = write_results(a.out_dir, predictor.class_names)
+        except KeyboardInterrupt:  # asked twice: results.json stays as it was
+            for tmp in ("results.json.tmp", "skipped.txt.tmp"):
+                if os.path.exists(os.path.join(a.out_dir, tmp)):
+                    os.remove(os.path.join(a.out_dir, tmp))
+            print("stopped by SIGINT while writing results.json: the same command again writes it",
+                  file=sys.stderr)
+            return 130
+        if stop.signum is not None and status == 0:  # asked while writing: done, but say so
+            status = 128 + stop.signum
     print(f"{images} images, {count} detections -> {os.path.join(a.out_dir, 'results.json')}; "
           f"{skipped} skipped" + (f" (listed in {os.path.join(a.out_dir, 'skipped.txt')})" if skipped
                                   else "") + f"; {time.time() - t0:.1f} s")

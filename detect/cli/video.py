@@ -30,8 +30,11 @@ from detect.visualization import draw, picture_name
 
 
 class FrameRunner:
-    """Detects on pending frames in batches, then draws and writes them in
-    order (sink: VideoSink, log: JsonLines)."""
+    """Detects on every ``--every``-th frame, in batches of ``--batch-size``
+    such frames, and draws and writes every frame in order (sink: VideoSink,
+    log: JsonLines). A frame waits only for the detections it is drawn
+    with: frames after the last detected one go straight out; at most
+    (batch_size - 1) x every + 1 frames are held."""
 
     def __init__(self, predictor, a, sink, log):
         self.predictor, self.a, self.sink, self.log = predictor, a, sink, log
@@ -39,11 +42,16 @@ class FrameRunner:
         self.kept, self.best_other = 0, None  # detections kept; the best score of the wanted classes
 
     def add(self, index, seconds, bgr):
+        """One frame: its index from 0, its time stamp (s), BGR uint8 [H, W, 3]."""
+        if not self.pending and index % self.a.every:
+            self._write(index, seconds, bgr)  # drawn with the last detections
+            return
         self.pending.append((index, seconds, bgr))
         if sum(i % self.a.every == 0 for i, _, _ in self.pending) >= self.a.batch_size:
             self.flush()
 
     def flush(self):
+        """Detects on the pending frames due for it, then writes them all."""
         chosen = [(i, bgr) for i, _, bgr in self.pending if i % self.a.every == 0]
         outs = self.predictor([np.ascontiguousarray(bgr[..., ::-1]) for _, bgr in chosen],
                               batch_size=self.a.batch_size) if chosen else []
@@ -57,12 +65,15 @@ class FrameRunner:
                 self.log.append({"frame": index, "time": round(float(seconds), 4),
                                  **to_json(self.last)})
                 self.detected += 1
-            d = self.last
-            if d is not None:
-                draw(bgr, d["boxes"], d["scores"], d["class_names"], d["classes"], d.get("masks"))
-            self.sink.write(bgr)
-            self.frames += 1
+            self._write(index, seconds, bgr)
         self.pending = []
+
+    def _write(self, index, seconds, bgr):
+        d = self.last
+        if d is not None:
+            draw(bgr, d["boxes"], d["scores"], d["class_names"], d["classes"], d.get("masks"))
+        self.sink.write(bgr)
+        self.frames += 1
 
 
 def run_video(predictor, source, a, used, stop=None):
@@ -79,27 +90,33 @@ def run_video(predictor, source, a, used, stop=None):
     out_video = os.path.join(a.out_dir, picture_name(stem, used, "_det", a.video_ext))
     out_lines = os.path.splitext(out_video)[0] + ".jsonl"
     total = min(filter(None, (video.frame_count, a.max_frames)), default=None)
-    status, runner = 0, None
+    status, runner, stopped = 0, None, None
+    keep = contextlib.nullcontext() if stop else sigterm_raises()  # without StopRequests: SIGTERM raises
     try:
-        with video, (contextlib.nullcontext() if stop else sigterm_raises()), VideoSink(out_video, video.fps, video.size) as sink, \
+        with video, keep, VideoSink(out_video, video.fps, video.size) as sink, \
                 JsonLines(out_lines) as log, tqdm(total=total, desc=os.path.basename(video.name),
                                                   unit="frame") as bar:
             runner = FrameRunner(predictor, a, sink, log)
-            for index, seconds, bgr in video:
-                runner.add(index, seconds, bgr)
-                bar.update(runner.frames - bar.n)
-                if stop is not None:
-                    stop.check()
-                if a.max_frames and index + 1 >= a.max_frames:
-                    break
+            try:
+                for index, seconds, bgr in video:
+                    runner.add(index, seconds, bgr)
+                    bar.update(runner.frames - bar.n)
+                    if stop is not None:
+                        stop.check()
+                    if a.max_frames and index + 1 >= a.max_frames:
+                        break
+            except Stopped as e:  # between frames: the frames read are still detected and written
+                stopped = e
             runner.flush()
             bar.update(runner.frames - bar.n)
+        if stopped is not None:
+            raise stopped
     except VideoError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (Stopped, KeyboardInterrupt) as e:
-        print(f"stopped by {stop_signal(e).name} after {runner.frames if runner else 0} frames: {out_video} is "
-              f"closed and playable, {out_lines} whole", file=sys.stderr)
+        print(f"stopped by {stop_signal(e).name} after {runner.frames if runner else 0} frames: "
+              f"{out_video} is closed and playable, {out_lines} whole", file=sys.stderr)
         status = 128 + stop_signal(e)
     if runner is None:
         return status

@@ -9,6 +9,8 @@ import concurrent.futures
 import glob
 import os
 
+import tensorflow as tf
+
 from detect.datasets.image_check import BadImageError, decode_image
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what image_check reads
@@ -64,7 +66,7 @@ def read_image(path, max_pixels):
 def read_ahead(paths, load, depth=8, workers=2):
     """Yields (path, value, error) for each path in order, where value is
     load(path) or None and error the exception it raised (OSError,
-    BadImageError, MemoryError) or None. At most ``depth`` loads are done or
+    BadImageError, MemoryError, ResourceExhaustedError) or None. At most ``depth`` loads are done or
     under way ahead of the consumer, so memory stays flat however many paths
     there are; ``workers`` threads load (decoding releases the GIL)."""
     paths = iter(paths)
@@ -85,5 +87,5 @@ def read_ahead(paths, load, depth=8, workers=2):
 def _result(path, future):
     try:
         return path, future.result(), None
-    except (OSError, BadImageError, MemoryError) as e:
+    except (OSError, BadImageError, MemoryError, tf.errors.ResourceExhaustedError) as e:
         return path, None, e

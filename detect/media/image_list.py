@@ -53,7 +53,7 @@ class ImageList:
                 for k in range(len(name.split("/")) + 1, len(parts)):
                     if name not in names:
                         break
-                    name = "/".join(parts[-k:])  # x.jpg of folders A and B: A/x.jpg, B/x.jpg
+                    name = "/".join(parts[-k:])  # x.jpg of folders A, then B: x.jpg, B/x.jpg
                 names.add(name)
                 self._by_path[key] = {"id": next_id, "file_name": name, "path": key}
                 self.images.append(self._by_path[key])

@@ -41,8 +41,9 @@ class VideoSource:
     Attributes: name (str), fps (float; CAMERA_FPS where the source does not
     say), size ((width, height)), frame_count (int, or None where the
     container does not say: cameras, streams), frames_read (after or during
-    iteration), ended_early (True when a file ended before frame_count:
-    truncated, or a frame that does not decode).
+    iteration), ended_early (True when a file ended more than a frame and
+    1% before frame_count: truncated, or a frame that does not decode;
+    some containers' counts are estimates, off by a frame or so).
 
     Iterating yields (index, seconds, bgr): the frame's index from 0, its
     time stamp in seconds (the container's, or the wall clock since the
@@ -96,7 +97,10 @@ class VideoSource:
             index = self.frames_read
             self.frames_read += 1
             yield index, seconds, frame
-        self.ended_early = self.frame_count is not None and self.frames_read < self.frame_count
+        # MKV, WebM and variable-rate files give duration x fps, an estimate:
+        # a shortfall of a frame or 1% is not taken for a truncation
+        slack = max(1, (self.frame_count or 0) // 100)
+        self.ended_early = self.frame_count is not None and self.frames_read < self.frame_count - slack
 
     def close(self):
         self.capture.release()
@@ -128,6 +132,8 @@ class VideoSink:
                              "folder writable?")
 
     def write(self, bgr):
+        """Appends a frame: BGR uint8 [H, W, 3]; one of another size is
+        resized to the sink's (a camera that changed its mode)."""
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size)  # a camera that changed its mode mid-stream
         self.writer.write(bgr)

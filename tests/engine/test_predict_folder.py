@@ -167,3 +167,23 @@ def test_results_feed_reval_once_annotations_exist(setup, tmp_path, capsys):
     assert reval.main(args) == 2  # without the list the ids are predict.py's own
     err = capsys.readouterr().err
     assert "unknown image_id" in err and "--image-list" in err
+
+
+def test_an_image_the_model_runs_out_of_memory_on_is_skipped(setup, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    run, photos, predict = setup
+    real = Predictor.__call__
+
+    def short_of_memory(self, images, batch_size=1):
+        if any(im.shape[0] == 120 for im in images):  # big.png, alone or in a batch
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
+        return real(self, images, batch_size)
+
+    monkeypatch.setattr(Predictor, "__call__", short_of_memory)
+    out = str(tmp_path / "out")
+    assert predict.main(["--output", run, photos, "--out-dir", out, "--batch-size", "3"]) == 0
+    lines = outputs(out)[2]
+    skipped = {x["file_name"]: x["skipped"] for x in lines if "skipped" in x}
+    assert skipped["big.png"].startswith("out of memory (ResourceExhaustedError)")
+    assert sorted(x["file_name"] for x in lines if "skipped" not in x) == [f"img{i}.jpg" for i in range(4)]

@@ -137,3 +137,48 @@ def test_the_same_name_in_two_folders_gets_its_folder(tmp_path):
     again = ImageList(str(tmp_path / "images.json"), ["__background__", "person"])
     assert again.add([("/w/C/x.jpg", "x.jpg")])[0] == {"id": 5, "file_name": "C/x.jpg",
                                                         "path": "/w/C/x.jpg"}
+
+
+def test_reval_names_prefer_the_folder_the_others_point_to():
+    from detect.cli.image_ids import match_images
+    from detect.datasets import BadInputError
+
+    records = [{"image_id": k, "file_name": f} for k, f in
+               enumerate(["/d/photos/x.jpg", "/d/photos/sub/x.jpg", "/d/photos/a.jpg"])]
+    listed = {"images": [{"id": 1, "file_name": "x.jpg"}, {"id": 2, "file_name": "sub/x.jpg"},
+                         {"id": 3, "file_name": "a.jpg"}]}
+    assert match_images(listed, records, "images.json") == {1: 0, 2: 1, 3: 2}
+    alone = {"images": [{"id": 1, "file_name": "x.jpg"}]}  # nothing says which folder
+    with pytest.raises(BadInputError, match="x.jpg fits 2 images"):
+        match_images(alone, records, "images.json")
+
+
+def test_video_frames_wait_only_for_their_detections():
+    """--every 3: frames after a detected one go out at once; a detection
+    frame waits for its batch; each line is a detected frame."""
+    import types
+
+    import numpy as np
+
+    from detect.cli.video import FrameRunner
+
+    calls = []
+
+    def predictor(rgbs, batch_size):
+        calls.append(len(rgbs))
+        return [{"boxes": np.zeros((1, 4), np.float32), "scores": np.ones(1, np.float32),
+                 "classes": np.ones(1, np.int32), "class_names": ["a"]} for _ in rgbs]
+
+    sink = types.SimpleNamespace(frames=[], write=lambda bgr: sink.frames.append(bgr))
+    log = types.SimpleNamespace(lines=[], append=lambda x: log.lines.append(x))
+    a = types.SimpleNamespace(every=3, batch_size=2, thresh=0.5, classes=None)
+    runner = FrameRunner(predictor, a, sink, log)
+    written = []
+    for i in range(8):
+        runner.add(i, i / 10, np.zeros((4, 4, 3), np.uint8))
+        written.append(len(sink.frames))
+    runner.flush()
+    # 0 waits for 3 (a batch of 2 detections), 1-2 behind it; 4, 5 go out at once; 6 waits for
+    # a batch that never fills, 7 behind it: both at the end
+    assert written == [0, 0, 0, 4, 5, 6, 6, 6] and len(sink.frames) == 8
+    assert calls == [2, 1] and [x["frame"] for x in log.lines] == [0, 3, 6]
