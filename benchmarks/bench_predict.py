@@ -75,6 +75,7 @@ def main(argv=None):
     from detect.media.folder import read_image
     from detect.media.jsonl import JsonLines
     from detect.predictor import Predictor
+    from detect.utils.stopping import StopRequests  # not entered: never asks to stop
 
     paths = sorted(glob.glob(os.path.join(a.images, "*.jpg")))[:a.count]
     if not paths:
@@ -103,7 +104,7 @@ def main(argv=None):
         def tool_pass():
             with JsonLines(os.path.join(tmp, "d.jsonl")) as log:
                 bar = types.SimpleNamespace(update=lambda *x: None, write=print)
-                predict.run(args, predictor, log, todo, bar)
+                predict.run(args, predictor, log, todo, bar, StopRequests())
 
         seconds = passes(tool_pass, a.repeats)
         print(json.dumps({**base, "bench": "predict.py", "inputs": "photos", "batch_size": b,
@@ -119,7 +120,7 @@ def main(argv=None):
         for b in [int(x) for x in a.batch_sizes.split(",")]:
             args = types.SimpleNamespace(out_dir=tmp, video_ext=".mp4", max_frames=None, every=every,
                                          batch_size=b, thresh=0.0, classes=None)
-            seconds = passes(lambda: run_video(predictor, video, args, set()), a.repeats)
+            seconds = passes(lambda: run_video(predictor, video, args, set(), StopRequests()), a.repeats)
             print(json.dumps({**base, "bench": "demo.py video", "frames": a.video_frames,
                               "size": f"{w}x{h}", "every": every, "batch_size": b,
                               "frames_per_s": round(a.video_frames / seconds, 3)}), flush=True)

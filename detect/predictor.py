@@ -111,16 +111,14 @@ class Predictor:
         padded input is the same); what batching buys on a CPU is measured
         in docs/benchmarks.md. An export takes one image a call.
         """
-        if isinstance(images, (list, tuple)):
-            if batch_size < 1:
-                raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-            images = [self._check(im) for im in images]
-            if self.kind == "export" or batch_size == 1:
-                return [self._named(self._run_export(im) if self.kind == "export"
-                                    else self._run_model([im])[0]) for im in images]
-            return [self._named(out) for out in self._run_batches(images, batch_size)]
-        rgb = self._check(images)
-        return self._named(self._run_export(rgb) if self.kind == "export" else self._run_model([rgb])[0])
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        one = not isinstance(images, (list, tuple))
+        images = [self._check(im) for im in ([images] if one else images)]
+        outs = ([self._run_export(im) for im in images] if self.kind == "export"
+                else self._run_batches(images, batch_size))
+        outs = [self._named(out) for out in outs]
+        return outs[0] if one else outs
 
     @staticmethod
     def _check(rgb):
@@ -153,7 +151,7 @@ class Predictor:
             outs += self._run_model([g[0] for g in group], [g[1] for g in group])
         return outs
 
-    def _run_model(self, rgbs, prepared=None):
+    def _run_model(self, rgbs, prepared):
         """Detections of same-shaped model inputs (rgbs: a list of RGB
         images; prepared: their (image, size) from prepare), one model call."""
         import tensorflow as tf
@@ -161,9 +159,8 @@ class Predictor:
         from detect.modeling.postprocess import paste_masks
 
         cfg = self.cfg
-        prepared = prepared or [prepare(rgb, cfg) for rgb in rgbs]
-        image = prepared[0][0] if len(prepared) == 1 else tf.concat([p[0] for p in prepared], 0)
-        size = prepared[0][1] if len(prepared) == 1 else tf.concat([p[1] for p in prepared], 0)
+        image = tf.concat([p[0] for p in prepared], 0)
+        size = tf.concat([p[1] for p in prepared], 0)
         # boxes in each rgb's pixels (postprocess.py rescales them)
         if len(rgbs) not in self._detect:
             self._detect[len(rgbs)] = tf.function(self.model.detect, reduce_retracing=True)

@@ -120,7 +120,7 @@ def run_all(a, stop):
     inputs = a.images or ([] if a.camera is not None else [SAMPLE])
     found = [p for p, _ in expand(inputs, keep=lambda p: is_image(p) or is_video(p))]
     videos = [p for p in found if is_video(p) and not os.path.isdir(p)]
-    paths = [p for p in found if p not in videos]
+    paths = [p for p in found if not (is_video(p) and not os.path.isdir(p))]
     if not paths and not videos and a.camera is None:
         print(f"error: no image or video matches {a.images}", file=sys.stderr)
         return 2

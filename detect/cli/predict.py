@@ -32,6 +32,7 @@ any number of files; --batch-size runs same-sized images together.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -49,9 +50,10 @@ from detect.datasets.image_check import MAX_PIXELS
 from detect.media.folder import IMAGE_EXTS, expand, read_ahead, read_image
 from detect.media.image_list import ImageList, ImageListError
 from detect.media.jsonl import JsonLines
-from detect.utils.atomic import write_json_atomic
+from detect.utils.atomic import atomic_open, write_json_atomic
 from detect.utils.stopping import StopRequests, Stopped, stop_signal
 
+LINE_START = re.compile(r'\{"image_id":(\d+),')
 # run.json first: a --restart killed midway leaves no run.json, so nothing is resumed
 FILES = ("run.json", "detections.jsonl", "images.json", "results.json", "skipped.txt")
 
@@ -126,41 +128,43 @@ def write_results(out_dir, class_names):
     with open(lines) as f:
         for n, line in enumerate(f):
             if line.endswith("\n"):
-                last[json.loads(line)["image_id"]] = n
+                last[line_image_id(line)] = n
     index = {n: i for i, n in enumerate(class_names)}
-    path, done, skipped, count = os.path.join(out_dir, "results.json"), 0, [], 0
-    with open(path + ".tmp", "w") as out:
+    done, skipped, count = 0, [], 0
+    with atomic_open(os.path.join(out_dir, "results.json")) as out, open(lines) as f:
         out.write("[")
-        with open(lines) as f:
-            for n, line in enumerate(f):
-                if not line.endswith("\n"):
-                    break
-                image = json.loads(line)
-                if last[image["image_id"]] != n:
-                    continue  # superseded by a later line
-                if "skipped" in image:
-                    skipped.append(f"{image['file_name']}\t{image['skipped']}\n")
-                    continue
-                done += 1
-                results = detections_to_results(
-                    {"image_id": image["image_id"]}, image["boxes"], image["scores"],
-                    [index[n] for n in image["classes"]])
-                for r, rle in zip(results, image.get("masks") or [None] * len(results)):
-                    if rle is not None:
-                        r["segmentation"] = rle
-                    out.write(("," if count else "") + json.dumps(r, separators=(",", ":")))
-                    count += 1
+        for n, line in enumerate(f):
+            if not line.endswith("\n"):
+                break
+            if last[line_image_id(line)] != n:
+                continue  # superseded by a later line
+            image = json.loads(line)
+            if "skipped" in image:
+                skipped.append(f"{image['file_name']}\t{image['skipped']}\n")
+                continue
+            done += 1
+            results = detections_to_results(
+                {"image_id": image["image_id"]}, image["boxes"], image["scores"],
+                [index[n] for n in image["classes"]])
+            for r, rle in zip(results, image.get("masks") or [None] * len(results)):
+                if rle is not None:
+                    r["segmentation"] = rle
+                out.write(("," if count else "") + json.dumps(r, separators=(",", ":")))
+                count += 1
         out.write("]\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(path + ".tmp", path)
-    with open(os.path.join(out_dir, "skipped.txt.tmp"), "w") as f:
+    with atomic_open(os.path.join(out_dir, "skipped.txt")) as f:
         f.writelines(skipped)
-    os.replace(os.path.join(out_dir, "skipped.txt.tmp"), os.path.join(out_dir, "skipped.txt"))
     return done, len(skipped), count
 
 
-def run(a, predictor, log, todo, bar, stop=None):
+def line_image_id(line):
+    """The image_id of a detections.jsonl line, read from its start (every
+    line begins {"image_id":N,) without parsing its boxes and masks."""
+    m = LINE_START.match(line)
+    return int(m.group(1)) if m else json.loads(line)["image_id"]
+
+
+def run(a, predictor, log, todo, bar, stop):
     """Runs the model over todo (image entries: {id, file_name, path}), a
     line per image to log (JsonLines); stop (StopRequests) is checked
     after each batch of --batch-size images. An image the model runs out of
@@ -203,13 +207,14 @@ def run(a, predictor, log, todo, bar, stop=None):
             if len(batch) >= a.batch_size:
                 flush(batch)
                 batch = []
-        if stop is not None and not batch:
+        if not batch:
             stop.check()
     flush(batch)
 
 
 def prepare(a, predictor):
-    """(entries to run, the log, whether resumed), or ValueError."""
+    """(the image entries still to run, the open JsonLines log); ValueError
+    naming what is wrong with the arguments or --out-dir."""
     problem = check_classes(a.classes, predictor.class_names)
     if problem:
         raise ValueError(problem)
@@ -251,9 +256,6 @@ def main(argv=None):
         try:
             images, skipped, count = write_results(a.out_dir, predictor.class_names)
         except KeyboardInterrupt:  # asked twice: results.json stays as it was
-            for tmp in ("results.json.tmp", "skipped.txt.tmp"):
-                if os.path.exists(os.path.join(a.out_dir, tmp)):
-                    os.remove(os.path.join(a.out_dir, tmp))
             print("stopped by SIGINT while writing results.json: the same command again writes it",
                   file=sys.stderr)
             return 130

@@ -15,7 +15,6 @@ stop the reading: the video is closed (playable) and the JSON lines are
 whole, both up to the last frame done. A video that cannot be opened is
 reported and the next input runs.
 """
-import contextlib
 import os
 import sys
 
@@ -25,7 +24,7 @@ from tqdm import tqdm
 from detect.cli.detections import select, to_json
 from detect.media.jsonl import JsonLines
 from detect.media.video import VideoError, VideoSink, VideoSource
-from detect.utils.stopping import Stopped, sigterm_raises, stop_signal
+from detect.utils.stopping import Stopped, stop_signal
 from detect.visualization import draw, picture_name
 
 
@@ -76,11 +75,11 @@ class FrameRunner:
         self.frames += 1
 
 
-def run_video(predictor, source, a, used, stop=None):
+def run_video(predictor, source, a, used, stop):
     """Runs one video file or camera (an int); returns the exit status
     (0, 1 when the file ended early, 2 when it cannot be opened or written,
     128 + the signal when stopped). stop: a StopRequests, checked between
-    frames (without one, Ctrl-C and SIGTERM raise where they land)."""
+    frames."""
     try:
         video = VideoSource(source)
     except VideoError as e:
@@ -91,9 +90,8 @@ def run_video(predictor, source, a, used, stop=None):
     out_lines = os.path.splitext(out_video)[0] + ".jsonl"
     total = min(filter(None, (video.frame_count, a.max_frames)), default=None)
     status, runner, stopped = 0, None, None
-    keep = contextlib.nullcontext() if stop else sigterm_raises()  # without StopRequests: SIGTERM raises
     try:
-        with video, keep, VideoSink(out_video, video.fps, video.size) as sink, \
+        with video, VideoSink(out_video, video.fps, video.size) as sink, \
                 JsonLines(out_lines) as log, tqdm(total=total, desc=os.path.basename(video.name),
                                                   unit="frame") as bar:
             runner = FrameRunner(predictor, a, sink, log)
@@ -101,8 +99,7 @@ def run_video(predictor, source, a, used, stop=None):
                 for index, seconds, bgr in video:
                     runner.add(index, seconds, bgr)
                     bar.update(runner.frames - bar.n)
-                    if stop is not None:
-                        stop.check()
+                    stop.check()
                     if a.max_frames and index + 1 >= a.max_frames:
                         break
             except Stopped as e:  # between frames: the frames read are still detected and written

@@ -37,6 +37,7 @@ from detect.datasets.coco import load_coco
 from detect.datasets.pascal_voc import load_voc_folder, voc_folder_classes
 from detect.datasets.records import BadInputError
 from detect.metric_names import check_metric_names
+from detect.utils.atomic import atomic_open
 
 KINDS = ("coco", "voc")
 SHOWN = ("coco:<annotations.json>:<image dir>", "voc:<VOC root>[:<split>]")
@@ -231,14 +232,11 @@ def pin_datasets(specs, datasets_file, folder):
     if not made:
         return out, datasets_file
     path = os.path.join(folder, "datasets.yml")
-    os.makedirs(folder, exist_ok=True)
     entries = {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in e.items()
                       if k != "file" and v is not None} for name, e in named.items()}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_open(path) as f:
         f.write("# written by train_net.py: datasets of this run whose paths hold ':' or '+'\n")
         yaml.safe_dump(entries, f, sort_keys=False)
-    os.replace(tmp, path)
     return out, path
 
 

@@ -31,6 +31,7 @@ from detect.datasets.records import has_masks as records_have_masks
 from detect.engine.checkpoint import BEST_JSON, read_best, remove_checkpoints
 from detect.engine.inference import class_mapping, iter_inference
 from detect.evaluation import default_metrics, evaluate, json_ready
+from detect.utils.atomic import write_json_atomic
 from detect.weights.coco_classes import canonical_class
 
 BEST_DIR = "best"
@@ -210,11 +211,6 @@ class PeriodicEvaluator:
             path = os.path.abspath(checkpoint.write(prefix))
         best = {"iteration": iteration, "metric": name, "value": value, "dataset": self.dataset.name,
                 "checkpoint": path}
-        tmp = os.path.join(self.best_dir, "best.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(best, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, os.path.join(self.best_dir, BEST_JSON))
+        write_json_atomic(os.path.join(self.best_dir, BEST_JSON), best, indent=2)
         self.best = best
         remove_checkpoints(self.best_dir, keep=path)
