@@ -7,7 +7,16 @@ shards of the same images, on the CPU with --threads threads. Generates
 --images toy-style images at 480 x 640 first (VOC-like sizes), in a
 temporary folder. Prints one JSON line per source.
 
+--quickstart instead times the quick start's input: the toy set with its
+instance masks (toy_coco_train, --images of them written to a temporary
+folder), 160-pixel images, 56 x 56 mask crops, --epochs passes in one
+pipeline as training reads them, with the generator's elements cached in
+memory (pipeline.CACHE_BYTES) and not (cache_bytes=0), alternated
+--repeats times. It prints images/s and the process's CPU milliseconds per
+image, the time the input takes from the training step on a busy CPU.
+
     python benchmarks/bench_pipeline.py [--images 200] [--threads 2] [--epochs 3]
+    python benchmarks/bench_pipeline.py --quickstart [--images 300] [--epochs 4] [--repeats 3]
 """
 import argparse
 import json
@@ -66,17 +75,57 @@ def images_per_second(source, epochs, batch_size):
     return statistics.median(rates), n
 
 
+def quickstart_input(root, epochs, batch_size, cache_bytes):
+    """(images/s, CPU ms per image) of the quick start's training input."""
+    from detect.datasets import get_dataset
+    from detect.datasets.pipeline import build_pipeline
+
+    ds = build_pipeline(get_dataset("toy_coco_train", root), training=True, batch_size=batch_size,
+                        scales=(160,), max_size=240, normalization="torch", with_masks=True,
+                        mask_size=56, drop_empty=True, epochs=epochs, cache_bytes=cache_bytes)
+    t0, c0, n = time.perf_counter(), time.process_time(), 0
+    for batch in ds:
+        n += int(batch["image"].shape[0])
+    return n / (time.perf_counter() - t0), 1000 * (time.process_time() - c0) / n
+
+
+def main_quickstart(a):
+    from detect.datasets.pipeline import CACHE_BYTES
+    from detect.datasets.toy import write_toy_dataset
+
+    with tempfile.TemporaryDirectory() as root:
+        write_toy_dataset(os.path.join(root, "toy"), num_train=a.images, num_test=1)
+        runs = {"cached": [], "uncached": []}
+        for _ in range(a.repeats):
+            for name, limit in (("uncached", 0), ("cached", CACHE_BYTES)):
+                runs[name].append(quickstart_input(root, a.epochs, a.batch_size, limit))
+        med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
+               for k, v in runs.items()}
+        for name, (rate, cpu) in med.items():
+            print(json.dumps({"bench": "pipeline_quickstart", "cache": name, "images": a.images,
+                              "epochs": a.epochs, "batch_size": a.batch_size, "threads": a.threads,
+                              "repeats": a.repeats, "images_per_s": round(rate, 1),
+                              "cpu_ms_per_image": round(cpu, 2)}), flush=True)
+        print(json.dumps({"bench": "pipeline_quickstart", "cpu_ratio_cached_over_uncached":
+                          round(med["cached"][1] / med["uncached"][1], 3)}), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--quickstart", action="store_true",
+                   help="the quick start's toy input with masks, cached against not")
+    p.add_argument("--repeats", type=int, default=3, help="--quickstart: alternations")
     a = p.parse_args()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(a.threads)
     tf.config.threading.set_inter_op_parallelism_threads(a.threads)
+    if a.quickstart:
+        return main_quickstart(a)
     from detect.datasets import get_dataset
     from detect.datasets.convert import convert
 

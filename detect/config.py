@@ -100,6 +100,7 @@ _C.TRAIN.FLIP = True  # random horizontal flips
 _C.TRAIN.ROI_BATCH_SIZE = 128  # RoIs sampled per image for the heads
 _C.TRAIN.FG_FRACTION = 0.25  # at most this fraction of sampled RoIs are foreground
 _C.TRAIN.FG_THRESH = 0.5  # RoI IoU with a gt box to be foreground
+_C.TRAIN.MASK_ROIS_PER_IMAGE = 0  # foreground RoIs per image the mask head trains on, a random subset (TF Model Garden's num_sampled_masks; 0: all)
 _C.TRAIN.BG_THRESH_HI = 0.5  # background RoIs: max IoU in [LO, HI)
 _C.TRAIN.BG_THRESH_LO = 0.0
 _C.TRAIN.BBOX_STDS = [0.1, 0.1, 0.2, 0.2]  # box-regression target normalization
@@ -110,6 +111,7 @@ _C.TRAIN.MOMENTUM = 0.9
 _C.TRAIN.WEIGHT_DECAY = 0.0005  # L2 on weights (not biases)
 _C.TRAIN.WARMUP_ITERS = 100  # linear warm-up from WARMUP_FACTOR * LR
 _C.TRAIN.WARMUP_FACTOR = 0.001
+_C.TRAIN.LR_POLICY = "step"  # step: multiplied by GAMMA at each of STEPS | cosine: half a cosine from LEARNING_RATE to 0 at MAX_ITERS (STEPS unused)
 _C.TRAIN.STEPS = [50000]  # iterations where the learning rate is multiplied by GAMMA
 _C.TRAIN.GAMMA = 0.1
 _C.TRAIN.MAX_ITERS = 70000  # training length in iterations
@@ -217,12 +219,14 @@ RANGES = {
     "TRAIN.SCALES": _SIZES, "TRAIN.MAX_SIZE": _at_least(1), "TRAIN.IMS_PER_BATCH": _at_least(1),
     "TRAIN.IMS_PER_DEVICE": _at_least(0), "TRAIN.MEMORY_LIMIT_GB": _at_least(-1),
     "TRAIN.ROI_BATCH_SIZE": _at_least(1), "TRAIN.FG_FRACTION": _FRACTION,
+    "TRAIN.MASK_ROIS_PER_IMAGE": _at_least(0),
     "TRAIN.FG_THRESH": _FRACTION, "TRAIN.BG_THRESH_HI": _FRACTION, "TRAIN.BG_THRESH_LO": _FRACTION,
     "TRAIN.BBOX_STDS": _positive_list((int, float), "numbers", length=4),
     "TRAIN.RPN_SIGMA": _above(0), "TRAIN.RCNN_SIGMA": _above(0),
     "TRAIN.LEARNING_RATE": _above(0), "TRAIN.MOMENTUM": _FRACTION,
     "TRAIN.WEIGHT_DECAY": _at_least(0), "TRAIN.WARMUP_ITERS": _at_least(0),
-    "TRAIN.WARMUP_FACTOR": _FRACTION, "TRAIN.STEPS": _STEPS, "TRAIN.GAMMA": _above(0),
+    "TRAIN.WARMUP_FACTOR": _FRACTION, "TRAIN.LR_POLICY": _one_of("step", "cosine"),
+    "TRAIN.STEPS": _STEPS, "TRAIN.GAMMA": _above(0),
     "TRAIN.MAX_ITERS": _at_least(1), "TRAIN.SNAPSHOT_ITERS": _at_least(1),
     "TRAIN.SNAPSHOT_KEEP": _at_least(1), "TRAIN.SEED": _at_least(0),
     "TRAIN.STRATEGY": _one_of("default", "mirrored", "multi_worker"),

@@ -14,6 +14,14 @@ an error flag instead of raising, so an in-graph check could only look at
 magic bytes and would miss truncated files; later epochs reuse the result.
 TFRecord shards hold only images the converter decoded (convert.py).
 
+A Dataset small enough (``cache_bytes``, 512 MiB by default: its files'
+bytes and, with masks, one byte per pixel per object) is read and its masks
+drawn once: the generator's elements are kept in memory after the first
+pass (``Dataset.cache``), and later epochs decode from there. The quick
+start's 1500 toy images take about 170 MB (19 MB of JPEGs, 148 MB of
+full-image masks); on two cores the generator's Python was about 7% of a
+toy training step's CPU time.
+
 Each batch is a dict:
   image        float32 [B, H, W, 3], normalized, zero-padded to the largest
                image in the batch (rounded up to ``size_divisibility``)
@@ -40,6 +48,7 @@ element's position, so a pipeline with a seed gives the same batches every
 run, whatever the number of parallel calls.
 """
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -165,6 +174,27 @@ def _records_generator(dataset, with_masks, max_pixels):
     if with_masks:
         sig["masks"] = tf.TensorSpec([None, None, None], tf.uint8)
     return tf.data.Dataset.from_generator(gen, output_signature=sig)
+
+
+CACHE_BYTES = 512 * 2 ** 20
+
+
+def fits_in_cache(dataset, with_masks, limit=CACHE_BYTES):
+    """Whether the generator's elements for ``dataset`` (a Dataset) take at
+    most ``limit`` bytes: the image files' sizes and, with masks, height x
+    width bytes per object. Stops counting once over the limit (a large
+    dataset costs a few thousand file lookups)."""
+    total = 0
+    for r in dataset.records:
+        try:
+            total += os.path.getsize(r["file_name"])
+        except OSError:
+            pass  # the generator logs and skips it
+        if with_masks:
+            total += len(r["boxes"]) * int(r["height"]) * int(r["width"])
+        if total > limit:
+            return False
+    return True
 
 
 def target_size(height, width, scale, max_size, rounding="round"):
@@ -375,7 +405,7 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
                    normalization="caffe", seed=0, with_masks=False, mask_size=112, drop_empty=False,
                    shuffle_buffer=256, size_divisibility=1, epochs=1, drop_remainder=False,
                    num_parallel_calls=tf.data.AUTOTUNE, max_pixels=MAX_PIXELS, rounding="round",
-                   method="bilinear"):
+                   method="bilinear", cache_bytes=CACHE_BYTES):
     """A tf.data.Dataset of padded batches (see the module docstring).
 
     Args:
@@ -394,6 +424,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
       size_divisibility: the batch's images zero-padded to multiples of it
         (MODEL.SIZE_DIVISIBILITY); rounding: target_size's; method:
         resize_image's (MODEL.RESIZE_METHOD).
+      cache_bytes: a Dataset whose files and masks fit (fits_in_cache) is
+        read once and kept in memory for the later epochs (0: never).
     """
     if isinstance(source, (list, tuple, str)):
         files = sorted(tf.io.gfile.glob(source)) if isinstance(source, str) else list(source)
@@ -406,6 +438,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
                     deterministic=True)
     else:
         ds = _records_generator(source, with_masks, max_pixels)
+        if epochs != 1 and cache_bytes > 0 and fits_in_cache(source, with_masks, cache_bytes):
+            ds = ds.cache()
         if training:
             ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if drop_empty:

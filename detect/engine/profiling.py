@@ -12,11 +12,22 @@ iterations. "share" is that time per iteration over the mean wall time of
 an iteration; on a CPU independent ops run at once on several threads, so
 the shares can add up to more than 100%. On a GPU the table holds the
 device's ops.
+
+A second table sums every op's self time by the part of the model it
+belongs to (``part_table``): the outermost name scope of the op (the
+Keras layer: tiny_backbone, fpn, rpn, roi_heads, mask_head, ...), forward
+and backward (ops under gradient_tape/) apart, and "input" for the input
+pipeline's own work. Ops outside any layer (targets, losses, NMS, the
+optimizer, and control flow such as BoundedConv2D's plan, whose branches
+lose their layer's scope) are "other", and so are parts under 2% of the
+self time.
 """
+import collections
 import contextlib
 import glob
 import json
 import os
+import re
 import time
 
 import tensorflow as tf
@@ -46,7 +57,7 @@ def _trace_files(logdir, before):
 
 
 def op_table(paths, steps, step_seconds, top=TOP_OPS):
-    """The ``top`` ops with the most self time in the trace files
+    """The ``top`` ops (None: all) with the most self time in the trace files
     (.xplane.pb) of ``steps`` iterations that took ``step_seconds`` in all.
 
     Returns a list of dicts: op (name), type, occurrences (the profiler's
@@ -73,7 +84,52 @@ def op_table(paths, steps, step_seconds, top=TOP_OPS):
     return [{"op": r["operation"], "type": r["type"], "occurrences": int(r["occurrences"]),
              "ms_per_step": r["total_self_time"] / 1000.0 / max(steps, 1),
              "share": r["total_self_time"] / 1e6 / max(steps, 1) / step if step > 0 else 0.0}
-            for r in rows[:top]]
+            for r in (rows if top is None else rows[:top])]
+
+
+def part_of(op, op_type=""):
+    """(part, backward) of an op named by its scope: "gradient_tape/
+    mask_head_1/mask_fcn1_1/Conv2D" -> ("mask_head", True); input pipeline
+    work -> ("input", False); ops outside a layer -> ("other", ...)."""
+    if op.startswith("Iterator::") or op_type in ("Dataset", "PyFunc"):
+        return "input", False
+    backward = op.startswith("gradient_tape/")
+    if backward:
+        op = op[len("gradient_tape/"):]
+    if "/" not in op:
+        return "other", backward
+    scope = re.sub(r"_\d+$", "", op.split("/", 1)[0])
+    if re.fullmatch(r"cond|switch_case|while|gradients?|Adam|SGD|StatefulPartitionedCall", scope):
+        return "other", backward
+    return scope, backward
+
+
+def part_table(rows, least=0.02):
+    """{part: (forward ms, backward ms)} per iteration from op_table's rows
+    (all of them: op_table(..., top=None)); parts under ``least`` of the
+    whole self time (unscoped ops named by what they are: argsort, ...)
+    go to "other", which comes last."""
+    parts = collections.defaultdict(lambda: [0.0, 0.0])
+    for r in rows:
+        part, backward = part_of(r["op"], r["type"])
+        parts[part][int(backward)] += r["ms_per_step"]
+    total = sum(sum(v) for v in parts.values())
+    for part in [k for k, v in parts.items() if k != "other" and sum(v) < least * total]:
+        fwd, bwd = parts.pop(part)
+        parts["other"][0] += fwd
+        parts["other"][1] += bwd
+    order = sorted((k for k in parts if k != "other"), key=lambda k: -sum(parts[k]))
+    return {k: tuple(parts[k]) for k in order + (["other"] if "other" in parts else [])}
+
+
+def format_parts(parts):
+    """The part table as printed lines."""
+    total = sum(sum(v) for v in parts.values()) or 1.0
+    lines = ["self time by model part (ms per iteration; backward: ops under gradient_tape/):",
+             f"{'part':<16} {'forward':>8} {'backward':>9} {'total':>8}  share of all self time"]
+    for part, (fwd, bwd) in parts.items():
+        lines.append(f"{part:<16} {fwd:8.2f} {bwd:9.2f} {fwd + bwd:8.2f}  {100 * (fwd + bwd) / total:5.1f}%")
+    return "\n".join(lines)
 
 
 def format_table(table, steps, step_seconds):
@@ -128,12 +184,14 @@ class StepProfiler:
         print(f"profile of iterations {self.start}-{self.start + steps - 1}: "
               f"{', '.join(paths) or 'no trace written'}")
         try:
-            self.table = op_table(paths, steps, seconds)
+            rows = op_table(paths, steps, seconds, top=None)
         except ProfileError as e:
             print(f"no op table: {e}")
             self.table = []
             return
+        self.table = rows[:TOP_OPS]
         print(format_table(self.table, steps, seconds))
+        print(format_parts(part_table(rows)))
         print(f"open it: tensorboard --logdir {self.logdir} (tab Profile; pip install "
               "tensorboard-plugin-profile)")
 

@@ -1,5 +1,7 @@
-"""SGD with momentum, linear warm-up, step decay, and L2 weight decay (and
-the loss scale of mixed_float16)."""
+"""SGD with momentum, linear warm-up, step or cosine decay, and L2 weight
+decay (and the loss scale of mixed_float16)."""
+import math
+
 import keras
 import tensorflow as tf
 
@@ -14,10 +16,14 @@ class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.base_lr, self.steps, self.gamma = float(base_lr), list(steps), float(gamma)
         self.warmup_iters, self.warmup_factor = int(warmup_iters), float(warmup_factor)
 
+    def decayed(self, step):
+        """The learning rate at ``step`` (float32) before the warm-up."""
+        decays = tf.add_n([tf.cast(step >= s, tf.float32) for s in self.steps]) if self.steps else 0.0
+        return self.base_lr * tf.pow(self.gamma, decays)
+
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
-        decays = tf.add_n([tf.cast(step >= s, tf.float32) for s in self.steps]) if self.steps else 0.0
-        lr = self.base_lr * tf.pow(self.gamma, decays)
+        lr = self.decayed(step)
         if self.warmup_iters > 0:
             alpha = tf.minimum(step / self.warmup_iters, 1.0)
             lr = lr * (self.warmup_factor * (1 - alpha) + alpha)
@@ -28,13 +34,36 @@ class WarmupStepSchedule(keras.optimizers.schedules.LearningRateSchedule):
                 "warmup_iters": self.warmup_iters, "warmup_factor": self.warmup_factor}
 
 
+class WarmupCosineSchedule(WarmupStepSchedule):
+    """base_lr * 0.5 * (1 + cos(pi * step / max_iters)): from base_lr at the
+    start to 0 at max_iters (SGDR, Loshchilov and Hutter 2017, without
+    restarts; detectron2's WarmupCosineLR), with the same linear warm-up."""
+
+    def __init__(self, base_lr, max_iters, warmup_iters=0, warmup_factor=0.001):
+        super().__init__(base_lr, [], 1.0, warmup_iters, warmup_factor)
+        self.max_iters = int(max_iters)
+
+    def decayed(self, step):
+        t = tf.minimum(step / float(max(self.max_iters, 1)), 1.0)
+        return self.base_lr * 0.5 * (1.0 + tf.cos(math.pi * t))
+
+    def get_config(self):
+        return {"base_lr": self.base_lr, "max_iters": self.max_iters,
+                "warmup_iters": self.warmup_iters, "warmup_factor": self.warmup_factor}
+
+
 def build_optimizer(cfg):
-    """(optimizer, schedule): SGD with momentum on the warm-up / step
-    schedule; under TRAIN.PRECISION mixed_float16 wrapped in Keras'
+    """(optimizer, schedule): SGD with momentum on the warm-up and step
+    (TRAIN.LR_POLICY step: STEPS, GAMMA) or cosine (cosine: to 0 at
+    MAX_ITERS) schedule; under TRAIN.PRECISION mixed_float16 wrapped in Keras'
     LossScaleOptimizer (dynamic loss scale, doubled after 2000 finite steps,
     halved on an overflow; precision.py)."""
     t = cfg.TRAIN
-    schedule = WarmupStepSchedule(t.LEARNING_RATE, t.STEPS, t.GAMMA, t.WARMUP_ITERS, t.WARMUP_FACTOR)
+    if t.LR_POLICY == "cosine":
+        schedule = WarmupCosineSchedule(t.LEARNING_RATE, t.MAX_ITERS, t.WARMUP_ITERS, t.WARMUP_FACTOR)
+    else:
+        schedule = WarmupStepSchedule(t.LEARNING_RATE, t.STEPS, t.GAMMA, t.WARMUP_ITERS,
+                                      t.WARMUP_FACTOR)
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=t.MOMENTUM)
     if uses_loss_scaling(t.PRECISION):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)

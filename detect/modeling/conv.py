@@ -56,12 +56,12 @@ take; with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) on the same CPU
 the plan is the faster (5.0 s against 6.1 s).
 """
 import functools
-import os
 
 import keras
 import tensorflow as tf
 
 from detect.tf_env import onednn_enabled
+from detect.utils.cpu import onednn_avx512  # noqa: F401 (tests and callers take it from here)
 
 WORKSPACE_BYTES = 16 * 2 ** 20
 WHOLE, CHUNKS, SHIFTS = 0, 1, 2
@@ -71,34 +71,6 @@ WHOLE, CHUNKS, SHIFTS = 0, 1, 2
 def _on_gpu():
     """Whether TensorFlow sees a GPU (asked once: every layer call asks)."""
     return bool(tf.config.list_physical_devices("GPU"))
-
-
-# oneDNN's avx512_core ISA: AVX-512 F, BW, VL and DQ
-AVX512_CORE_FLAGS = frozenset({"avx512f", "avx512bw", "avx512vl", "avx512dq"})
-
-
-@functools.lru_cache(maxsize=None)
-def _cpu_flags():
-    """The CPU's feature flags (/proc/cpuinfo; empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def onednn_avx512(flags=None, environ=None):
-    """Whether oneDNN runs its AVX-512 kernels here: the CPU has oneDNN's
-    avx512_core (flags: /proc/cpuinfo's by default) and ONEDNN_MAX_CPU_ISA
-    (or DNNL_MAX_CPU_ISA) does not cap it below that. Unknown CPUs: False."""
-    environ = os.environ if environ is None else environ
-    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "ALL").upper()
-    if cap not in ("ALL", "DEFAULT") and not cap.startswith(("AVX512", "AVX10")):
-        return False
-    return AVX512_CORE_FLAGS <= (_cpu_flags() if flags is None else frozenset(flags))
 
 
 @functools.lru_cache(maxsize=None)
@@ -242,10 +214,17 @@ def bounded_conv2d(x, kernel, workspace_bytes=WORKSPACE_BYTES):
     """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same") with the
     bounded-workspace forward pass and gradients above."""
     k = kernel.shape[0]
+    # the gradient runs outside the layer's name scope; under the tape's name
+    # for it, the profiler counts its ops with the layer (engine/profiling.py)
+    scope = tf.get_current_name_scope()
 
     @tf.custom_gradient
     def conv(x, kernel):
         def grad(dy):
+            with tf.name_scope(f"gradient_tape/{scope}/" if scope else "gradient_tape/"):
+                return grad_in_scope(dy)
+
+        def grad_in_scope(dy):
             dy = tf.ensure_shape(dy, [None, None, None, kernel.shape[-1]])  # lost under oneDNN
 
             # the whole batch at once: TensorFlow's own input gradient, to the

@@ -27,6 +27,7 @@ from detect.modeling.registry import Registry
 from detect.ops import ps_roi_pool
 from detect.targets.mask_targets import mask_targets
 from detect.targets.proposal_targets import sample_rois
+from detect.targets.sampling import random_subset, sub_seed
 
 ROI_HEADS = Registry("RoI heads (MODEL.ARCH)")
 
@@ -90,12 +91,13 @@ class ROIHeads(keras.layers.Layer):
             matches.append(m)
         logits, deltas = self(features, batch_rois(rois), training=training)
         losses = rcnn_losses(logits, deltas, tf.concat(labels, 0), tf.concat(box_targets, 0), self.sigma)
-        losses.update(self.extra_losses(features, rois, labels, matches, targets, training))
+        losses.update(self.extra_losses(features, rois, labels, matches, targets, training, seeds))
         return losses
 
-    def extra_losses(self, features, rois, labels, matches, targets, training):
+    def extra_losses(self, features, rois, labels, matches, targets, training, seeds):
         """Losses of further branches (a mask), from the sampled RoIs of each
-        image (rois [R_i, 4], labels [R_i], matches [R_i]); none here."""
+        image (rois [R_i, 4], labels [R_i], matches [R_i]; seeds: per image
+        int32 [2]); none here."""
         return {}
 
     @property
@@ -107,10 +109,13 @@ class ROIHeads(keras.layers.Layer):
 class StandardROIHeads(ROIHeads):
     """Args: pooler (poolers.ROIPooler), box_head (box_heads.py), num_classes;
     for Mask R-CNN mask_pooler (RoIAlign, e.g. 14 x 14) and mask_head
-    (mask_heads.py)."""
+    (mask_heads.py), and mask_rois: foreground RoIs per image the mask head
+    trains on (0: all)."""
 
-    def __init__(self, pooler, box_head, num_classes, mask_pooler=None, mask_head=None, **kwargs):
+    def __init__(self, pooler, box_head, num_classes, mask_pooler=None, mask_head=None, mask_rois=0,
+                 **kwargs):
         super().__init__(num_classes, **kwargs)
+        self.mask_rois = int(mask_rois)
         self.pooler, self.body = pooler, box_head
         if (mask_pooler is None) != (mask_head is None):
             raise ValueError("a mask branch needs both mask_pooler and mask_head")
@@ -150,6 +155,7 @@ class StandardROIHeads(ROIHeads):
                                                             m.MASK_HEAD_DIM, norm=m.MASK_HEAD_NORM,
                                                             norm_eps=cfg.RESNETS.NORM_EPS,
                                                             name="mask_head")
+            mask["mask_rois"] = cfg.TRAIN.MASK_ROIS_PER_IMAGE
         return cls(pooler, box_head, m.NUM_CLASSES, **mask, **cls.common_args(cfg))
 
     def call(self, features, rois, training=False):
@@ -180,15 +186,20 @@ class StandardROIHeads(ROIHeads):
         logits = tf.gather(tf.transpose(maps, [0, 3, 1, 2]), classes, axis=1, batch_dims=1)[:k]
         return tf.cast(logits, tf.float32)
 
-    def extra_losses(self, features, rois, labels, matches, targets, training):
+    def extra_losses(self, features, rois, labels, matches, targets, training, seeds):
         """``mask``: over the foreground RoIs of the batch (detectron2
-        trains the mask branch on the sampled foreground RoIs)."""
+        trains the mask branch on the sampled foreground RoIs), or over a
+        random subset of at most ``mask_rois`` of them per image (TF Model
+        Garden's num_sampled_masks; TRAIN.MASK_ROIS_PER_IMAGE)."""
         if self.mask_head is None:
             return {}
         fg_rois, fg_labels, fg_targets = [], [], []
         size = 2 * self.mask_pooler.output_size
-        for r, lb, m, t in zip(rois, labels, matches, targets):
-            fg = tf.where(lb > 0)[:, 0]
+        for r, lb, m, t, seed in zip(rois, labels, matches, targets, seeds):
+            fg = lb > 0
+            if self.mask_rois:
+                fg = random_subset(fg, self.mask_rois, sub_seed(seed, 5))
+            fg = tf.where(fg)[:, 0]
             boxes = tf.gather(r, fg)
             fg_rois.append(boxes)
             fg_labels.append(tf.gather(lb, fg))

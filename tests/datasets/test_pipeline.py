@@ -174,3 +174,29 @@ def test_training_clips_boxes_that_cross_the_border(tmp_path):
     assert mask[12:-12, 12:-12].min() > 0.999 and (mask >= 0.5).mean() > 0.99
     test = _batches(build_pipeline(ds, training=False, **common))[0]
     np.testing.assert_allclose(test["boxes"][0, 0], [-5, 2, 10, 32])
+
+
+def test_a_small_dataset_is_read_once_and_gives_the_same_batches(toy, monkeypatch):
+    """Cached (the toy set fits in cache_bytes), the generator's files are
+    read in the first epoch only; the batches equal the uncached ones."""
+    import detect.datasets.pipeline as pipeline
+
+    ds, _ = toy
+    reads = []
+    real = pipeline._read_checked
+    monkeypatch.setattr(pipeline, "_read_checked", lambda path, *a: reads.append(path) or real(path, *a))
+    run = lambda cache_bytes: _batches(build_pipeline(ds, training=True, batch_size=2, scales=(64,),
+                                                      seed=2, epochs=3, with_masks=True,
+                                                      cache_bytes=cache_bytes))
+    cached = run(pipeline.CACHE_BYTES)
+    assert sorted(reads) == sorted(r["file_name"] for r in ds.records)
+    reads.clear()
+    uncached = run(0)
+    assert len(reads) == 3 * len(ds.records)
+    assert len(cached) == len(uncached) == 15
+    for a, b in zip(cached, uncached):
+        assert list(a["source_id"]) == list(b["source_id"])
+        np.testing.assert_array_equal(a["image"], b["image"])
+        np.testing.assert_array_equal(a["masks"], b["masks"])
+    # a dataset over the limit is not cached
+    assert pipeline.fits_in_cache(ds, True) and not pipeline.fits_in_cache(ds, True, limit=1000)

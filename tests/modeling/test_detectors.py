@@ -174,3 +174,30 @@ def test_heads_take_an_image_without_rois(name):
         assert out["masks"].shape == (2, 100, 28, 28) and not out["masks"].numpy().any()
         crowd_only = dict(batch, crowd=tf.ones([2, 2], tf.bool))  # no foreground RoI at all
         assert float(model.compute_losses(crowd_only, tf.constant([0, 1]))["mask"]) == 0.0
+
+
+def test_the_mask_head_trains_on_at_most_mask_rois_per_image(monkeypatch):
+    """TRAIN.MASK_ROIS_PER_IMAGE: a random subset of each image's foreground
+    RoIs reaches the mask head (all of them with 0); the box head still
+    gets every sampled RoI."""
+    from detect.modeling.roi_heads import StandardROIHeads
+
+    seen = []
+    real = StandardROIHeads.mask_logits
+    monkeypatch.setattr(StandardROIHeads, "mask_logits",
+                        lambda self, f, rois, classes: seen.append(rois) or real(self, f, rois, classes))
+    counts = {}
+    for cap in (0, 3):
+        # a low foreground threshold: a random RPN's proposals touching an object count
+        cfg = merge_from_list(get_cfg(), SMALL + CASES["tiny-fpn-mask"] + [
+            "TRAIN.MASK_ROIS_PER_IMAGE", str(cap), "TRAIN.FG_THRESH", "0.05", "TRAIN.BG_THRESH_HI", "0.05",
+            "TRAIN.FG_FRACTION", "0.5"])
+        model = build_model(cfg)
+        seen.clear()
+        losses = model.compute_losses(_batch(cfg.MODEL.MASK_GT_SIZE), tf.constant([0, 1]))
+        assert np.isfinite(float(losses["mask"]))
+        per_image = np.bincount(seen[-1][:, 0].numpy().astype(int), minlength=2)
+        counts[cap] = per_image
+    # many foreground RoIs per image without a cap
+    assert all(counts[0] > 3), counts
+    np.testing.assert_array_equal(counts[3], [3, 3])
