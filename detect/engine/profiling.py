@@ -18,9 +18,9 @@ belongs to (``part_table``): the outermost name scope of the op (the
 Keras layer: tiny_backbone, fpn, rpn, roi_heads, mask_head, ...), forward
 and backward (ops under gradient_tape/) apart, and "input" for the input
 pipeline's own work. Ops outside any layer (targets, losses, NMS, the
-optimizer, and control flow such as BoundedConv2D's plan, whose branches
-lose their layer's scope) are "other", and so are parts under 2% of the
-self time.
+optimizer, and control flow whose branches lose their layer's scope, such
+as BoundedConv2D's forward plan) are "other", and so are parts under 2% of
+the self time.
 """
 import collections
 import contextlib

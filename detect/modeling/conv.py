@@ -61,7 +61,7 @@ import keras
 import tensorflow as tf
 
 from detect.tf_env import onednn_enabled
-from detect.utils.cpu import onednn_avx512  # noqa: F401 (tests and callers take it from here)
+from detect.utils.cpu import onednn_avx512
 
 WORKSPACE_BYTES = 16 * 2 ** 20
 WHOLE, CHUNKS, SHIFTS = 0, 1, 2

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from detect.modeling import conv
 from detect.modeling.conv import (CHUNKS, SHIFTS, WHOLE, BoundedConv2D, bounded_conv2d, filter_gradient,
-                                  forward, input_gradient, onednn_avx512, plan)
+                                  forward, input_gradient, plan)
+from detect.utils.cpu import onednn_avx512
 
 
 def _default_gradients(x, kernel, upstream):
