@@ -91,7 +91,7 @@ _C.RPN.BATCH_SIZE = 256  # anchors sampled per image for the RPN losses
 _C.RPN.STRADDLE_THRESH = 0  # anchors crossing the image edge by more are ignored (<0: keep all)
 
 _C.TRAIN = edict()
-_C.TRAIN.SCALES = [600]  # shorter image sides; one picked at random per image
+_C.TRAIN.SCALES = [600]  # shorter image sides; one picked at random per batch (its images share it)
 _C.TRAIN.MAX_SIZE = 1000  # cap on the longer side
 _C.TRAIN.IMS_PER_BATCH = 1  # images per step: the recipe's global batch, all devices and accumulation steps together
 _C.TRAIN.IMS_PER_DEVICE = 2  # images one replica processes at once; IMS_PER_BATCH / (replicas x this) micro-steps per iteration, their gradients summed (detect/engine/batching.py; 0: the replica's whole share at once)

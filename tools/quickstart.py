@@ -42,9 +42,9 @@ from detect.utils.cpu import cpu_name, vector_class  # noqa: E402
 TARGETS = {"voc07": 0.90, "coco": 0.72, "coco_segm": 0.70}
 MINUTES_TARGET = {"AVX-512": 6.0, "AVX2": 10.0}
 # minutes of the whole quick start on 2 cores, oneDNN on (docs/benchmarks.md,
-# "The quick start's speed"): measured on an AMD EPYC with AVX-512 (6.2), and
-# on it with oneDNN capped at AVX2 (7.6); the older 2-core AVX2 EPYC of the
-# earlier figures ran 2.3x slower than the cap, about 17 minutes
+# "The quick start's speed"): measured on an AMD EPYC with AVX-512 (5.7-6.2),
+# and on it with oneDNN capped at AVX2 (7.6-8.0); the older 2-core AVX2 EPYC
+# of the earlier figures ran 2.3x slower than the cap, about 17 minutes
 EXPECTED_MINUTES = {"AVX-512": (6, 6), "AVX2": (8, 17)}
 NAMES = {"voc07": "toy VOC07 box mAP", "coco": "toy COCO box AP", "coco_segm": "toy COCO mask AP"}
 

@@ -44,8 +44,8 @@ the decoded bitmap bilinearly at the centre of each of the S x S cells of
 the box (continuous coordinates, edge pixels replicated half a pixel
 outward), so a value is the fraction of mask around that point. Parts of a
 mask outside its box are cut off; COCO's boxes are the masks' extents.
-Randomness (scale choice, flip) is a stateless function of ``seed`` and the
-element's position, so a pipeline with a seed gives the same batches every
+Randomness (scale choice, per batch; flip, per image) is a stateless
+function of ``seed`` and the element's position, so a pipeline with a seed gives the same batches every
 run, whatever the number of parallel calls.
 """
 import logging
@@ -355,14 +355,18 @@ def crop_masks(masks, boxes, size):
 
 
 def preprocess(el, index, *, training, scales, max_size, flip, normalization, seed, with_masks,
-               mask_size=112, rounding="round", method="bilinear"):
-    """Decode, resize, (flip), normalize one element."""
+               mask_size=112, rounding="round", method="bilinear", scale_group=1):
+    """Decode, resize, (flip), normalize one element (the index-th). In
+    training the scale is picked per group of scale_group consecutive
+    elements (a batch), the flip per element."""
     image = tf_decode(el["encoded"])
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     scales_t = tf.constant(scales, tf.float32)
     seeds = tf.stack([tf.cast(seed, tf.int64), tf.cast(index, tf.int64)])
     if training and len(scales) > 1:
-        pick = tf.random.stateless_uniform([], seeds, 0, len(scales), dtype=tf.int32)
+        group = tf.cast(index, tf.int64) // scale_group
+        pick = tf.random.stateless_uniform([], tf.stack([tf.cast(seed, tf.int64), group]), 0, len(scales),
+                                           dtype=tf.int32)
     else:
         pick = 0
     new_h, new_w, _ = target_size(height, width, scales_t[pick], max_size, rounding)
@@ -412,7 +416,9 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
     Args:
       source: a list of TFRecord paths (or a glob string), or a Dataset.
       training: shuffle, pick a random scale, random horizontal flip.
-      scales: shorter-side sizes; training picks one per image.
+      scales: shorter-side sizes; training picks one per batch at random
+        (its images share it: padded to the largest, images at different
+        scales would waste pixels).
       max_size: cap on the longer side.
       normalization: a key of PIXEL_NORMALIZATION (MODEL.PIXEL_NORMALIZATION).
       with_masks: add ``masks``, each cropped to its box at mask_size x
@@ -450,7 +456,8 @@ def build_pipeline(source, *, training, batch_size=1, scales=(600,), max_size=10
                                          max_size=max_size, flip=flip,
                                          normalization=normalization, seed=seed,
                                          with_masks=with_masks, mask_size=mask_size,
-                                         rounding=rounding, method=method),
+                                         rounding=rounding, method=method,
+                                         scale_group=max(int(batch_size), 1)),
                 num_parallel_calls=num_parallel_calls, deterministic=True)
     pad = {"image": 0.0, "image_size": 0, "original_size": 0, "boxes": 0.0, "classes": -1,
            "difficult": False, "crowd": False, "num_objects": 0, "source_id": ""}

@@ -82,7 +82,8 @@ def weight_decay_loss(variables, weight_decay):
     kernels = [v for v in variables if decays(v)]
     if not kernels or weight_decay <= 0:
         return tf.constant(0.0)
-    return 0.5 * weight_decay * tf.add_n([tf.reduce_sum(tf.square(v)) for v in kernels])
+    # l2_loss(v) = sum(v^2) / 2 in one pass (Square then Sum took twice the time)
+    return weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in kernels])
 
 
 def add_weight_decay(grads, variables, weight_decay, scale=lambda x: x):

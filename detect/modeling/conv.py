@@ -44,7 +44,7 @@ with oneDNN (1.1-1.2 s), while Eigen's Conv2D (0.68 s) beats shifts (1.0 s).
 
 All of it equals the default convolution up to float rounding
 (tests/modeling/test_conv.py). Other settings (strides, dilation, "valid"
-padding, even or 1x1 kernels) use Keras' Conv2D as is, and so does every
+padding, even kernels) use Keras' Conv2D as is, and so does every
 conv where TensorFlow's own kernels take no such matrix
 (``native_kernels_bounded``): cuDNN on a GPU, and oneDNN's on a CPU with
 AVX-512 (its brgemm and jit avx512_core convolutions work on NHWC in place).
@@ -54,6 +54,14 @@ and 2.01 GB with TensorFlow's kernels, in the same time (3.1 s), because the
 shifted products' padded copies are larger than what oneDNN's convolutions
 take; with oneDNN capped at AVX2 (ONEDNN_MAX_CPU_ISA=AVX2) on the same CPU
 the plan is the faster (5.0 s against 6.1 s).
+
+``PointwiseConv2D`` is a 1 x 1 conv (the RPN's logits and deltas, FPN's
+laterals, the mask predictor) whose forward pass is TensorFlow's
+convolution, to the last bit, and whose gradients are two matrix products
+over the batch's pixels: d x = dy K^T, d K = x^T dy. On the quick start's
+shapes (2 x 40 x 50 x 64 -> 12; 32 RoIs x 28 x 28 x 64 -> 4) oneDNN's
+Conv2DBackpropFilter and Conv2DBackpropInput took 1.5-2x the time of the
+products, on AVX-512 and capped at AVX2 (docs/benchmarks.md).
 """
 import functools
 
@@ -259,3 +267,36 @@ class BoundedConv2D(keras.layers.Conv2D):
         if not self._bounded():
             return super().convolution_op(inputs, kernel)
         return bounded_conv2d(inputs, tf.convert_to_tensor(kernel))
+
+
+def pointwise_conv2d(x, kernel):
+    """conv2d(x [B, H, W, C], kernel [1, 1, C, O], stride 1) -> [B, H, W, O]:
+    TensorFlow's convolution forward; d x = dy K^T and d K = x^T dy as
+    matrix products over the B * H * W pixels."""
+    c, o = kernel.shape[2], kernel.shape[3]
+    scope = tf.get_current_name_scope()  # as bounded_conv2d: the profiler's parts
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(dy):
+            with tf.name_scope(f"gradient_tape/{scope}/" if scope else "gradient_tape/"):
+                dy = tf.reshape(dy, [-1, o])
+                matrix = tf.reshape(kernel, [c, o])
+                dx = tf.reshape(tf.matmul(dy, matrix, transpose_b=True), tf.shape(x))
+                dk = tf.matmul(tf.reshape(x, [-1, c]), dy, transpose_a=True)
+                return dx, tf.reshape(dk, [1, 1, c, o])
+        return tf.nn.conv2d(x, kernel, 1, "VALID"), grad
+
+    return conv(x, kernel)
+
+
+class PointwiseConv2D(keras.layers.Conv2D):
+    """keras.layers.Conv2D (same arguments, same weights and checkpoints)
+    whose 1 x 1, stride-1 convolution takes ``pointwise_conv2d``'s
+    gradients; other settings are Keras' own."""
+
+    def convolution_op(self, inputs, kernel):
+        if (self.kernel_size != (1, 1) or self.strides != (1, 1) or self.dilation_rate != (1, 1)
+                or self.groups != 1 or self.data_format != "channels_last"):
+            return super().convolution_op(inputs, kernel)
+        return pointwise_conv2d(inputs, tf.convert_to_tensor(kernel))

@@ -14,7 +14,7 @@ the finer level's size, so any input size works (no padding to a multiple of
 import keras
 import tensorflow as tf
 
-from detect.modeling.conv import BoundedConv2D
+from detect.modeling.conv import BoundedConv2D, PointwiseConv2D
 from detect.modeling.registry import Registry
 from detect.modeling.resnet import FrozenBatchNorm
 
@@ -62,7 +62,7 @@ class FPN(keras.layers.Layer):
         # checkpoint children.
         bias = not norm
         for k in levels:
-            lateral = keras.layers.Conv2D(channels, 1, use_bias=bias, name=f"fpn_lateral{k}")
+            lateral = PointwiseConv2D(channels, 1, use_bias=bias, name=f"fpn_lateral{k}")
             output = BoundedConv2D(channels, 3, padding="same", use_bias=bias, name=f"fpn_output{k}")
             if norm:
                 lateral = keras.Sequential([lateral, FrozenBatchNorm(norm_eps, name=f"fpn_lateral{k}_bn")],

@@ -10,7 +10,7 @@ logits [K, 2P, 2P, num_classes], a map per class including the background
 """
 import keras
 
-from detect.modeling.conv import BoundedConv2D
+from detect.modeling.conv import BoundedConv2D, PointwiseConv2D
 from detect.modeling.registry import Registry
 from detect.modeling.resnet import FrozenBatchNorm, msra_fill
 
@@ -41,7 +41,7 @@ class MaskRCNNConvUpsampleHead(keras.layers.Layer):
         self.deconv = keras.layers.Conv2DTranspose(
             dim, 2, strides=2, activation="relu", name="deconv",
             kernel_initializer=msra_fill())
-        self.predictor = keras.layers.Conv2D(
+        self.predictor = PointwiseConv2D(
             num_classes, 1, name="predictor",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.001))
 

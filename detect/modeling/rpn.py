@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from detect.boxes.anchors import corner_anchors, grid_anchors, image_strides, reference_anchors
 from detect.losses import rpn_losses
-from detect.modeling.conv import BoundedConv2D
+from detect.modeling.conv import BoundedConv2D, PointwiseConv2D
 from detect.modeling.proposals import generate_proposals
 from detect.targets.anchor_targets import anchor_targets
 
@@ -37,8 +37,8 @@ class RPNHead(keras.layers.Layer):
             setattr(self, f"conv{i}", BoundedConv2D(channels, 3, padding="same", activation="relu",
                                                     kernel_initializer=init, name=f"rpn_conv{i}"))
         self.num_convs = num_convs
-        self.cls = keras.layers.Conv2D(num_anchors, 1, kernel_initializer=init, name="rpn_cls")
-        self.box = keras.layers.Conv2D(4 * num_anchors, 1, kernel_initializer=init, name="rpn_box")
+        self.cls = PointwiseConv2D(num_anchors, 1, kernel_initializer=init, name="rpn_cls")
+        self.box = PointwiseConv2D(4 * num_anchors, 1, kernel_initializer=init, name="rpn_box")
 
     def call(self, features):
         x = self.conv(features)

@@ -81,6 +81,21 @@ def test_deterministic_under_a_seed(toy):
                    for x, y in zip(a, c))
 
 
+def test_training_picks_one_scale_per_batch(toy):
+    """The images of a batch share a scale (no padding between sizes); the
+    batches take every scale."""
+    ds, _ = toy
+    batches = _batches(build_pipeline(ds, training=True, batch_size=3, scales=(40, 64, 96), max_size=1000,
+                                      seed=2, epochs=6, flip=False))
+    picked = []
+    for b in batches:
+        shorts = b["image_size"].min(axis=1)  # the shorter side is the scale (max_size is far)
+        assert set(shorts) <= {40, 64, 96}
+        assert len(set(shorts)) == 1, f"a batch mixes scales {shorts}"
+        picked.append(int(shorts[0]))
+    assert set(picked) == {40, 64, 96}
+
+
 def test_tfrecords_and_reader_give_the_same_test_batches(toy):
     ds, paths = toy
     a = {x["source_id"][0]: x for x in _batches(build_pipeline(ds, training=False, scales=(80,)))}

@@ -177,3 +177,33 @@ def test_bfloat16_bounded_paths_follow_float32(workspace):
     # at most 2^-8 here). Dropping one of the 9 shifts would err by ~1/9.
     for name, got, want in zip(("y", "dx", "dk"), results[1], results[0]):
         np.testing.assert_allclose(got, want, rtol=0, atol=3 * 2.0 ** -8 * np.abs(want).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("kernel_size,strides", [(1, 1), (3, 1), (1, 2)])
+def test_pointwise_layer_matches_keras_conv2d(kernel_size, strides):
+    """PointwiseConv2D: Keras' forward pass to the last bit (bias and ReLU
+    fused or not), gradients of input, kernel and bias equal up to float
+    rounding; other settings are Keras' Conv2D."""
+    rng = np.random.default_rng(kernel_size + strides)
+    x = tf.constant(rng.normal(size=(2, 9, 7, 6)), tf.float32)
+    ours = conv.PointwiseConv2D(5, kernel_size, strides=strides, activation="relu", padding="same")
+    theirs = keras.layers.Conv2D(5, kernel_size, strides=strides, activation="relu", padding="same")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in ours.get_weights()])
+    ours.set_weights(theirs.get_weights())
+
+    def step(layer):
+        @tf.function
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(y * tf.sin(y))
+            return y, tape.gradient(loss, [x] + layer.trainable_variables)
+        return run(x)
+
+    (y, grads), (want_y, want_grads) = step(ours), step(theirs)
+    np.testing.assert_array_equal(y.numpy(), want_y.numpy())
+    for g, want in zip(grads, want_grads):
+        np.testing.assert_allclose(g.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)

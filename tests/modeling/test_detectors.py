@@ -73,6 +73,8 @@ FAST_CASES = ("tiny-roi_pool", "tiny-rfcn", "tiny-fpn-mask")
 @pytest.mark.parametrize("name", [n if n in FAST_CASES else pytest.param(n, marks=pytest.mark.slow)
                                   for n in CASES])
 def test_train_step_and_inference(name, tmp_path):
+    # seeded: an unseeded random R50-FPN Mask R-CNN once kept no detection on an image
+    tf.keras.utils.set_random_seed(0)
     cfg = merge_from_list(get_cfg(), SMALL + CASES[name])
     model = build_model(cfg)
     batch = _batch(cfg.MODEL.MASK_GT_SIZE)
