@@ -44,7 +44,8 @@ with oneDNN (1.1-1.2 s), while Eigen's Conv2D (0.68 s) beats shifts (1.0 s).
 
 All of it equals the default convolution up to float rounding
 (tests/modeling/test_conv.py). Other settings (strides, dilation, "valid"
-padding, even kernels) use Keras' Conv2D as is, and so does every
+padding, even or 1 x 1 kernels; for 1 x 1 see PointwiseConv2D below) use
+Keras' Conv2D as is, and so does every
 conv where TensorFlow's own kernels take no such matrix
 (``native_kernels_bounded``): cuDNN on a GPU, and oneDNN's on a CPU with
 AVX-512 (its brgemm and jit avx512_core convolutions work on NHWC in place).
@@ -59,9 +60,11 @@ the plan is the faster (5.0 s against 6.1 s).
 laterals, the mask predictor) whose forward pass is TensorFlow's
 convolution, to the last bit, and whose gradients are two matrix products
 over the batch's pixels: d x = dy K^T, d K = x^T dy. On the quick start's
-shapes (2 x 40 x 50 x 64 -> 12; 32 RoIs x 28 x 28 x 64 -> 4) oneDNN's
-Conv2DBackpropFilter and Conv2DBackpropInput took 1.5-2x the time of the
-products, on AVX-512 and capped at AVX2 (docs/benchmarks.md).
+shapes (e.g. 2 x 40 x 50 x 64 -> 12; 32 RoIs x 28 x 28 x 64 -> 4) a 1 x 1
+conv's whole training step took 0.40-0.96x the time of Keras' Conv2D
+(oneDNN's gradient kernels) on AVX-512, 0.67-0.92x capped at AVX2
+(benchmarks/bench_pointwise.py, docs/benchmarks.md). On a GPU, where it was
+not measured, it is Keras' Conv2D.
 """
 import functools
 
@@ -293,10 +296,10 @@ def pointwise_conv2d(x, kernel):
 class PointwiseConv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D (same arguments, same weights and checkpoints)
     whose 1 x 1, stride-1 convolution takes ``pointwise_conv2d``'s
-    gradients; other settings are Keras' own."""
+    gradients on the CPU; other settings, and a GPU, are Keras' own."""
 
     def convolution_op(self, inputs, kernel):
         if (self.kernel_size != (1, 1) or self.strides != (1, 1) or self.dilation_rate != (1, 1)
-                or self.groups != 1 or self.data_format != "channels_last"):
+                or self.groups != 1 or self.data_format != "channels_last" or _on_gpu()):
             return super().convolution_op(inputs, kernel)
         return pointwise_conv2d(inputs, tf.convert_to_tensor(kernel))

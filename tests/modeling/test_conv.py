@@ -207,3 +207,32 @@ def test_pointwise_layer_matches_keras_conv2d(kernel_size, strides):
     np.testing.assert_array_equal(y.numpy(), want_y.numpy())
     for g, want in zip(grads, want_grads):
         np.testing.assert_allclose(g.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_pointwise_layer_with_unknown_sizes_and_under_mixed_precision():
+    """Traced once for any batch and image size, and under mixed_bfloat16
+    the gradients reach the float32 weights. (An empty batch is left out:
+    TensorFlow's own Conv2D returns it with the input's channels, with or
+    without this layer.)"""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = conv.PointwiseConv2D(4, 1)
+        layer.build((None, None, None, 3))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x)
+                loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+            return y, tape.gradient(loss, [x] + layer.trainable_variables)
+
+        results = {shape: step(tf.random.stateless_normal(shape, [0, 4]))
+                   for shape in [(2, 5, 7, 3), (1, 9, 4, 3), (3, 14, 14, 3)]}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert step.experimental_get_tracing_count() == 1
+    for shape, (y, (dx, dk, db)) in results.items():
+        assert y.dtype == tf.bfloat16 and tuple(y.shape) == shape[:3] + (4,)
+        assert dx.shape == shape and dk.dtype == tf.float32 and dk.shape == (1, 1, 3, 4)
+        assert db.dtype == tf.float32 and np.isfinite(dk.numpy()).all() and np.abs(dk.numpy()).sum() > 0
