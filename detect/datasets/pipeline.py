@@ -45,8 +45,8 @@ the box (continuous coordinates, edge pixels replicated half a pixel
 outward), so a value is the fraction of mask around that point. Parts of a
 mask outside its box are cut off; COCO's boxes are the masks' extents.
 Randomness (scale choice, per batch; flip, per image) is a stateless
-function of ``seed`` and the element's position, so a pipeline with a seed gives the same batches every
-run, whatever the number of parallel calls.
+function of ``seed`` and the element's position, so a pipeline with a seed
+gives the same batches every run, whatever the number of parallel calls.
 """
 import logging
 import os

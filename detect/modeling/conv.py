@@ -221,18 +221,25 @@ def input_gradient(dy, kernel, workspace_bytes=WORKSPACE_BYTES, bounded=None):
     return forward(dy, rotated, workspace_bytes, bounded)
 
 
+def _gradient_scope():
+    """A custom gradient runs outside the layer's name scope: the scope to
+    open in it, under the tape's name for the layer's, so that the profiler
+    counts its ops with the layer (engine/profiling.py). Called when the
+    forward pass is built."""
+    scope = tf.get_current_name_scope()
+    return functools.partial(tf.name_scope, f"gradient_tape/{scope}/" if scope else "gradient_tape/")
+
+
 def bounded_conv2d(x, kernel, workspace_bytes=WORKSPACE_BYTES):
     """conv2d(x [B, H, W, C], kernel [k, k, C, O], stride 1, "same") with the
     bounded-workspace forward pass and gradients above."""
     k = kernel.shape[0]
-    # the gradient runs outside the layer's name scope; under the tape's name
-    # for it, the profiler counts its ops with the layer (engine/profiling.py)
-    scope = tf.get_current_name_scope()
+    in_scope = _gradient_scope()
 
     @tf.custom_gradient
     def conv(x, kernel):
         def grad(dy):
-            with tf.name_scope(f"gradient_tape/{scope}/" if scope else "gradient_tape/"):
+            with in_scope():
                 return grad_in_scope(dy)
 
         def grad_in_scope(dy):
@@ -277,12 +284,12 @@ def pointwise_conv2d(x, kernel):
     TensorFlow's convolution forward; d x = dy K^T and d K = x^T dy as
     matrix products over the B * H * W pixels."""
     c, o = kernel.shape[2], kernel.shape[3]
-    scope = tf.get_current_name_scope()  # as bounded_conv2d: the profiler's parts
+    in_scope = _gradient_scope()
 
     @tf.custom_gradient
     def conv(x, kernel):
         def grad(dy):
-            with tf.name_scope(f"gradient_tape/{scope}/" if scope else "gradient_tape/"):
+            with in_scope():
                 dy = tf.reshape(dy, [-1, o])
                 matrix = tf.reshape(kernel, [c, o])
                 dx = tf.reshape(tf.matmul(dy, matrix, transpose_b=True), tf.shape(x))
